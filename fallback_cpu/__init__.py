@@ -1,0 +1,1 @@
+"""The CPU backend: the Kernels protocol on pyarrow.compute and acero."""

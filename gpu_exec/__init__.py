@@ -1,0 +1,1 @@
+"""gpu-exec: a distributed SQL engine for GPU clusters, with a CPU fallback everywhere."""

@@ -1,0 +1,129 @@
+"""The catalog: table names → files (Parquet or CSV) with their schemas, checked at registration."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from planner.errors import CatalogError
+from planner.ir import TableSource
+
+__all__ = ["Catalog", "ParquetFragment", "normalize_type", "normalize_schema", "parquet_fragments"]
+
+
+def normalize_type(t: pa.DataType) -> pa.DataType:
+    """The type gpu-exec computes with: one string type (cuDF has one), dictionaries decoded."""
+    if pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_string_view(t):
+        return pa.string()
+    if pa.types.is_dictionary(t):
+        return normalize_type(t.value_type)
+    return t
+
+
+def normalize_schema(schema: pa.Schema) -> pa.Schema:
+    return pa.schema([pa.field(f.name, normalize_type(f.type), f.nullable) for f in schema])
+
+
+def _expand(path: str, suffix: str) -> tuple[str, ...]:
+    p = Path(path)
+    if not p.exists():
+        raise CatalogError(f"no such file or directory: {path!r}")
+    if p.is_dir():
+        files = sorted(str(f) for f in p.rglob(f"*{suffix}") if f.is_file())
+        if not files:
+            raise CatalogError(f"directory {path!r} holds no {suffix} files")
+        return tuple(files)
+    return (str(p),)
+
+
+@dataclass(frozen=True, slots=True)
+class ParquetFragment:
+    """A unit of scan work: some row groups of one Parquet file."""
+
+    path: str
+    row_groups: tuple[int, ...]
+    num_rows: int
+    num_bytes: int
+
+
+def parquet_fragments(source: TableSource) -> list[ParquetFragment]:
+    """One fragment per row group of every file of ``source``, in file order."""
+    out: list[ParquetFragment] = []
+    for path in source.paths:
+        try:
+            meta = pq.ParquetFile(path).metadata
+        except (OSError, pa.ArrowException) as exc:
+            raise CatalogError(f"table {source.name!r}: cannot read Parquet file {path!r}: {exc}") from exc
+        for rg in range(meta.num_row_groups):
+            group = meta.row_group(rg)
+            out.append(ParquetFragment(path, (rg,), group.num_rows, group.total_byte_size))
+    return out
+
+
+class Catalog:
+    """Registered tables, by case-sensitive name."""
+
+    def __init__(self) -> None:
+        self._tables: dict[str, TableSource] = {}
+
+    def register_parquet(self, name: str, path: str | os.PathLike[str]) -> TableSource:
+        """Register a Parquet file or a directory of them (searched recursively) as ``name``.
+
+        Every file must share the first file's schema; a missing or unreadable file is reported now,
+        not when a query runs.
+        """
+        paths = _expand(os.fspath(path), ".parquet")
+        schema: pa.Schema | None = None
+        for p in paths:
+            try:
+                file_schema = pq.read_schema(p)
+            except (OSError, pa.ArrowException) as exc:
+                raise CatalogError(
+                    f"table {name!r}: {p!r} is not a readable Parquet file ({exc}); "
+                    "check the path, or regenerate the file"
+                ) from exc
+            file_schema = normalize_schema(file_schema.remove_metadata())
+            if schema is None:
+                schema = file_schema
+            elif not file_schema.equals(schema):
+                raise CatalogError(
+                    f"table {name!r}: {p!r} has schema {file_schema} but {paths[0]!r} has {schema}"
+                )
+        assert schema is not None
+        return self._add(TableSource(name, "parquet", paths, schema))
+
+    def register_csv(self, name: str, path: str | os.PathLike[str]) -> TableSource:
+        """Register a CSV file (with a header line) or a directory of ``.csv`` files as ``name``;
+        column types are inferred from the first file."""
+        paths = _expand(os.fspath(path), ".csv")
+        try:
+            with pacsv.open_csv(paths[0]) as reader:
+                schema = normalize_schema(reader.schema)
+        except (OSError, pa.ArrowException) as exc:
+            raise CatalogError(f"table {name!r}: cannot read CSV file {paths[0]!r}: {exc}") from exc
+        return self._add(TableSource(name, "csv", paths, schema))
+
+    def _add(self, source: TableSource) -> TableSource:
+        self._tables[source.name] = source
+        return source
+
+    def deregister(self, name: str) -> None:
+        self._tables.pop(name, None)
+
+    def get(self, name: str) -> TableSource:
+        try:
+            return self._tables[name]
+        except KeyError:
+            known = ", ".join(sorted(self._tables)) or "none"
+            raise CatalogError(f"unknown table {name!r} (registered: {known})") from None
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._tables
+
+    def names(self) -> list[str]:
+        return sorted(self._tables)

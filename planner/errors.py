@@ -1,0 +1,42 @@
+"""The errors gpu-exec raises to its users: each names the cause and, where there is one, the fix."""
+
+from __future__ import annotations
+
+__all__ = [
+    "GpuExecError",
+    "SQLError",
+    "UnsupportedSQLError",
+    "CatalogError",
+    "ExecutionError",
+]
+
+
+class GpuExecError(Exception):
+    """Base class of every error gpu-exec raises on purpose."""
+
+
+class SQLError(GpuExecError):
+    """The SQL text could not be parsed or planned (syntax error, unknown column, type error)."""
+
+
+class CatalogError(GpuExecError):
+    """A table is unknown, or its files are missing or unreadable."""
+
+
+class ExecutionError(GpuExecError):
+    """A query failed while running; the message names the operator and the cause."""
+
+
+class UnsupportedSQLError(GpuExecError):
+    """The query uses SQL that gpu-exec cannot run; found at plan time, every reason listed at once.
+
+    Parameters
+    ----------
+    reasons
+        One human-readable line per unsupported construct.
+    """
+
+    def __init__(self, reasons: list[str]) -> None:
+        self.reasons = list(dict.fromkeys(reasons))  # keep order, drop repeats
+        lines = "\n".join(f"  - {r}" for r in self.reasons)
+        super().__init__(f"unsupported SQL ({len(self.reasons)} reason(s)):\n{lines}")

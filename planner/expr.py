@@ -1,0 +1,401 @@
+"""Expression IR: immutable, typed expression trees that every backend evaluates the same way.
+
+Every expression carries ``dtype``, the exact Arrow type DataFusion planned for it, so each kernel
+call knows the result type it must produce (decimals included). Column references are positional
+(an index into the input schema of the operator that owns the expression): DataFusion's qualified
+names can repeat across a join (``l1.l_orderkey`` and ``l2.l_orderkey``) and positions cannot.
+
+Strings are always ``pa.string()`` here: DataFusion types Parquet strings as Utf8View, which
+translate.py maps to Utf8 so both backends work on one string type (cuDF has only one).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Iterator
+
+import pyarrow as pa
+
+if TYPE_CHECKING:
+    from planner.ir import PlanNode
+
+__all__ = [
+    "Expr",
+    "ColumnRef",
+    "Literal",
+    "BinaryOperator",
+    "BinaryOp",
+    "UnaryOperator",
+    "UnaryOp",
+    "Cast",
+    "Case",
+    "InList",
+    "Like",
+    "ScalarFunction",
+    "ScalarSubquery",
+    "SortKey",
+    "AggregateFunction",
+    "AggregateCall",
+    "WindowFunction",
+    "WindowFrame",
+    "WindowCall",
+    "SCALAR_FUNCTIONS",
+    "child_exprs",
+    "walk",
+    "column_refs",
+    "format_expr",
+]
+
+
+class Expr:
+    """Base of every expression node. Subclasses are frozen dataclasses with a ``dtype`` field."""
+
+    __slots__ = ()
+    dtype: pa.DataType
+
+    def children(self) -> tuple[Expr, ...]:
+        return child_exprs(self)
+
+    def __str__(self) -> str:
+        return format_expr(self)
+
+
+def child_exprs(node: Any) -> tuple[Any, ...]:
+    """The direct sub-expressions of ``node``, derived from its dataclass fields (never hand-kept)."""
+    out: list[Any] = []
+    for f in dataclasses.fields(node):
+        value = getattr(node, f.name)
+        if isinstance(value, Expr):
+            out.append(value)
+        elif isinstance(value, tuple):
+            for item in value:
+                if isinstance(item, Expr):
+                    out.append(item)
+                elif isinstance(item, tuple):  # Case.whens: ((cond, value), ...)
+                    out.extend(x for x in item if isinstance(x, Expr))
+                elif isinstance(item, SortKey):
+                    out.append(item.expr)
+    return tuple(out)
+
+
+def walk(expr: Expr) -> Iterator[Expr]:
+    """Every node of ``expr``, parents before children."""
+    yield expr
+    for child in expr.children():
+        yield from walk(child)
+
+
+def column_refs(expr: Expr) -> set[int]:
+    """The input column positions ``expr`` reads."""
+    return {e.index for e in walk(expr) if isinstance(e, ColumnRef)}
+
+
+@dataclass(frozen=True, slots=True)
+class ColumnRef(Expr):
+    """Column ``index`` of the owning operator's input (for joins: left columns, then right)."""
+
+    index: int
+    name: str
+    dtype: pa.DataType
+
+
+@dataclass(frozen=True, slots=True)
+class Literal(Expr):
+    """A constant. ``value`` is a Python value of ``dtype``: int, float, bool, str, Decimal,
+    datetime.date / datetime.datetime, None (a typed NULL), or for ``pa.month_day_nano_interval()``
+    a tuple ``(months, days, nanoseconds)``."""
+
+    value: Any
+    dtype: pa.DataType
+
+
+class BinaryOperator(enum.Enum):
+    """SQL binary operators; AND/OR are three-valued (Kleene)."""
+
+    ADD = "+"
+    SUBTRACT = "-"
+    MULTIPLY = "*"
+    DIVIDE = "/"  # integers truncate toward zero; decimals give the planned decimal type, truncated
+    MODULO = "%"
+    EQ = "="
+    NOT_EQ = "!="
+    LT = "<"
+    LT_EQ = "<="
+    GT = ">"
+    GT_EQ = ">="
+    AND = "AND"
+    OR = "OR"
+    IS_DISTINCT_FROM = "IS DISTINCT FROM"
+    IS_NOT_DISTINCT_FROM = "IS NOT DISTINCT FROM"
+    STRING_CONCAT = "||"  # any NULL operand gives NULL
+
+    @property
+    def is_comparison(self) -> bool:
+        return self in _COMPARISONS
+
+    @property
+    def is_arithmetic(self) -> bool:
+        return self in _ARITHMETIC
+
+
+_COMPARISONS = frozenset(
+    {
+        BinaryOperator.EQ,
+        BinaryOperator.NOT_EQ,
+        BinaryOperator.LT,
+        BinaryOperator.LT_EQ,
+        BinaryOperator.GT,
+        BinaryOperator.GT_EQ,
+        BinaryOperator.IS_DISTINCT_FROM,
+        BinaryOperator.IS_NOT_DISTINCT_FROM,
+    }
+)
+_ARITHMETIC = frozenset(
+    {
+        BinaryOperator.ADD,
+        BinaryOperator.SUBTRACT,
+        BinaryOperator.MULTIPLY,
+        BinaryOperator.DIVIDE,
+        BinaryOperator.MODULO,
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class BinaryOp(Expr):
+    """``left op right``. Operand types are those DataFusion coerced them to (casts are explicit
+    Cast nodes); date ± interval has a date/timestamp left and an interval right."""
+
+    op: BinaryOperator
+    left: Expr
+    right: Expr
+    dtype: pa.DataType
+
+
+class UnaryOperator(enum.Enum):
+    NOT = "NOT"  # three-valued: NOT NULL is NULL
+    NEGATE = "-"
+    IS_NULL = "IS NULL"
+    IS_NOT_NULL = "IS NOT NULL"
+    IS_TRUE = "IS TRUE"  # never NULL
+    IS_FALSE = "IS FALSE"
+    IS_NOT_TRUE = "IS NOT TRUE"
+    IS_NOT_FALSE = "IS NOT FALSE"
+
+
+@dataclass(frozen=True, slots=True)
+class UnaryOp(Expr):
+    op: UnaryOperator
+    operand: Expr
+    dtype: pa.DataType
+
+
+@dataclass(frozen=True, slots=True)
+class Cast(Expr):
+    """CAST(operand AS dtype) with DataFusion's semantics (float/decimal → int truncates).
+    ``safe=True`` is TRY_CAST: a value that does not convert becomes NULL instead of an error."""
+
+    operand: Expr
+    dtype: pa.DataType
+    safe: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Case(Expr):
+    """Searched CASE: the first ``when`` that is TRUE (NULL counts as not true) picks its value;
+    no match gives ``otherwise`` or NULL. The simple form ``CASE x WHEN v`` is rewritten by
+    translate.py into ``x = v`` conditions."""
+
+    whens: tuple[tuple[Expr, Expr], ...]
+    otherwise: Expr | None
+    dtype: pa.DataType
+
+
+@dataclass(frozen=True, slots=True)
+class InList(Expr):
+    """``operand [NOT] IN (values...)`` with SQL NULL rules: a NULL operand, or no match in a list
+    holding a NULL, gives NULL. ``values`` are Literals of the operand's type."""
+
+    operand: Expr
+    values: tuple[Expr, ...]
+    negated: bool
+    dtype: pa.DataType = dataclasses.field(default_factory=pa.bool_)
+
+
+@dataclass(frozen=True, slots=True)
+class Like(Expr):
+    """``operand [NOT] [I]LIKE pattern [ESCAPE escape]``; ``%`` and ``_`` wildcards; the escape
+    character defaults to backslash, as in DataFusion."""
+
+    operand: Expr
+    pattern: str
+    negated: bool
+    case_insensitive: bool
+    escape: str | None
+    dtype: pa.DataType = dataclasses.field(default_factory=pa.bool_)
+
+
+# Scalar functions both backends implement, with their SQL semantics (DataFusion's):
+SCALAR_FUNCTIONS: dict[str, str] = {
+    "substr": "substr(s, start[, length]): 1-based, characters; start <= 0 eats into length",
+    "upper": "upper(s), Unicode-aware",
+    "lower": "lower(s), Unicode-aware",
+    "character_length": "number of characters (also length/char_length)",
+    "octet_length": "number of bytes",
+    "trim": "btrim(s[, chars]): strip chars (default ' ') from both ends",
+    "ltrim": "strip from the start",
+    "rtrim": "strip from the end",
+    "concat": "concat(a, b, ...): NULL arguments are skipped",
+    "starts_with": "starts_with(s, prefix)",
+    "ends_with": "ends_with(s, suffix)",
+    "strpos": "strpos(s, sub): 1-based position, 0 if absent",
+    "replace": "replace(s, from, to): every occurrence, literal",
+    "abs": "abs(x)",
+    "round": "round(x[, digits]): half away from zero",
+    "floor": "floor(x)",
+    "ceil": "ceil(x)",
+    "coalesce": "first non-NULL argument",
+    "nullif": "nullif(a, b): NULL when a = b, else a",
+    "date_part": "date_part('year'|'quarter'|'month'|'week'|'day'|'doy'|'dow'|'hour'|'minute'|'second', d); "
+    "the first argument is a string Literal",
+    "date_trunc": "date_trunc('year'|'quarter'|'month'|'week'|'day', d); first argument a Literal",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class ScalarFunction(Expr):
+    """A call of one of ``SCALAR_FUNCTIONS`` (canonical name)."""
+
+    name: str
+    args: tuple[Expr, ...]
+    dtype: pa.DataType
+
+
+@dataclass(frozen=True, slots=True)
+class ScalarSubquery(Expr):
+    """An uncorrelated subquery returning at most one row of one column; run before its parent,
+    its value is substituted as a Literal (more than one row is an error, no row is NULL)."""
+
+    plan: PlanNode
+    dtype: pa.DataType
+
+
+@dataclass(frozen=True, slots=True)
+class SortKey:
+    """One ORDER BY key. ``nulls_first`` is absolute (not relative to the direction)."""
+
+    expr: Expr
+    ascending: bool = True
+    nulls_first: bool = False
+
+
+class AggregateFunction(enum.Enum):
+    SUM = "sum"
+    AVG = "avg"
+    MIN = "min"
+    MAX = "max"
+    COUNT = "count"  # COUNT(x): non-NULL values; COUNT(*) arrives from DataFusion as count(1)
+
+
+@dataclass(frozen=True, slots=True)
+class AggregateCall:
+    """One aggregate of an Aggregate node: ``func([DISTINCT] args) [FILTER (WHERE filter)]``.
+    ``dtype`` is DataFusion's result type (SUM(decimal(p,s)) → decimal(min(38,p+10),s),
+    AVG(decimal(p,s)) → decimal(p+4,s+4), COUNT → int64)."""
+
+    func: AggregateFunction
+    args: tuple[Expr, ...]
+    distinct: bool
+    filter: Expr | None
+    dtype: pa.DataType
+    name: str
+
+    def children(self) -> tuple[Expr, ...]:
+        return child_exprs(self)
+
+
+class WindowFunction(enum.Enum):
+    ROW_NUMBER = "row_number"
+    RANK = "rank"
+    DENSE_RANK = "dense_rank"
+    SUM = "sum"
+    AVG = "avg"
+    MIN = "min"
+    MAX = "max"
+    COUNT = "count"
+
+
+class WindowFrame(enum.Enum):
+    """The frames gpu-exec runs: SQL's defaults (anything else is refused at translate time)."""
+
+    WHOLE_PARTITION = "ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING"  # no ORDER BY
+    RANGE_TO_CURRENT = "RANGE BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW"  # ORDER BY, peers included
+    ROWS_TO_CURRENT = "ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW"
+
+
+@dataclass(frozen=True, slots=True)
+class WindowCall:
+    """``func(args) OVER (PARTITION BY ... ORDER BY ... frame)``; ranking functions take no args."""
+
+    func: WindowFunction
+    args: tuple[Expr, ...]
+    partition_by: tuple[Expr, ...]
+    order_by: tuple[SortKey, ...]
+    frame: WindowFrame
+    dtype: pa.DataType
+    name: str
+
+    def children(self) -> tuple[Expr, ...]:
+        return child_exprs(self)
+
+
+def format_expr(e: Any) -> str:
+    """Readable SQL-like text for explain output and error messages."""
+    if isinstance(e, ColumnRef):
+        return f"{e.name}#{e.index}"
+    if isinstance(e, Literal):
+        if e.value is None:
+            return f"NULL::{e.dtype}"
+        return repr(e.value) if isinstance(e.value, str) else str(e.value)
+    if isinstance(e, BinaryOp):
+        return f"({format_expr(e.left)} {e.op.value} {format_expr(e.right)})"
+    if isinstance(e, UnaryOp):
+        if e.op in (UnaryOperator.NOT, UnaryOperator.NEGATE):
+            return f"{e.op.value} {format_expr(e.operand)}"
+        return f"{format_expr(e.operand)} {e.op.value}"
+    if isinstance(e, Cast):
+        return f"{'TRY_CAST' if e.safe else 'CAST'}({format_expr(e.operand)} AS {e.dtype})"
+    if isinstance(e, Case):
+        whens = " ".join(f"WHEN {format_expr(c)} THEN {format_expr(v)}" for c, v in e.whens)
+        other = f" ELSE {format_expr(e.otherwise)}" if e.otherwise is not None else ""
+        return f"CASE {whens}{other} END"
+    if isinstance(e, InList):
+        values = ", ".join(format_expr(v) for v in e.values)
+        return f"{format_expr(e.operand)} {'NOT IN' if e.negated else 'IN'} ({values})"
+    if isinstance(e, Like):
+        op = ("NOT " if e.negated else "") + ("ILIKE" if e.case_insensitive else "LIKE")
+        return f"{format_expr(e.operand)} {op} {e.pattern!r}"
+    if isinstance(e, ScalarFunction):
+        return f"{e.name}({', '.join(format_expr(a) for a in e.args)})"
+    if isinstance(e, ScalarSubquery):
+        return "(<scalar subquery>)"
+    if isinstance(e, SortKey):
+        return (
+            f"{format_expr(e.expr)} {'ASC' if e.ascending else 'DESC'} "
+            f"NULLS {'FIRST' if e.nulls_first else 'LAST'}"
+        )
+    if isinstance(e, AggregateCall):
+        args = ", ".join(format_expr(a) for a in e.args) or "*"
+        text = f"{e.func.value}({'DISTINCT ' if e.distinct else ''}{args})"
+        return text + (f" FILTER (WHERE {format_expr(e.filter)})" if e.filter is not None else "")
+    if isinstance(e, WindowCall):
+        args = ", ".join(format_expr(a) for a in e.args)
+        over = []
+        if e.partition_by:
+            over.append("PARTITION BY " + ", ".join(format_expr(p) for p in e.partition_by))
+        if e.order_by:
+            over.append("ORDER BY " + ", ".join(format_expr(k) for k in e.order_by))
+        return f"{e.func.value}({args}) OVER ({' '.join(over)})"
+    return repr(e)

@@ -1,0 +1,249 @@
+"""Plan IR: one immutable, typed class per operator, logical and physical.
+
+translate.py builds the logical nodes from DataFusion's optimized plan; physical.py adds the
+distribution (Exchange nodes, two-phase aggregates). Every node has an Arrow ``schema`` (exact
+types, names may repeat) and ``children()`` derived from its fields. Expressions inside a node
+refer to its input by position (see planner.expr).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+from dataclasses import dataclass
+from typing import Any, Iterator
+
+import pyarrow as pa
+
+from planner.expr import AggregateCall, Expr, Literal, SortKey, WindowCall
+
+__all__ = [
+    "PlanNode",
+    "TableSource",
+    "TableScan",
+    "Projection",
+    "Filter",
+    "AggregateMode",
+    "Aggregate",
+    "JoinType",
+    "Join",
+    "CrossJoin",
+    "Sort",
+    "Limit",
+    "Union",
+    "Values",
+    "EmptyRelation",
+    "Window",
+    "ExchangeKind",
+    "Exchange",
+    "walk_plan",
+]
+
+
+class PlanNode:
+    """Base of every plan node. Subclasses are frozen dataclasses with a ``schema`` (pa.Schema)."""
+
+    __slots__ = ()
+    schema: pa.Schema
+
+    def children(self) -> tuple[PlanNode, ...]:
+        out: list[PlanNode] = []
+        for f in dataclasses.fields(self):  # type: ignore[arg-type]
+            value = getattr(self, f.name)
+            if isinstance(value, PlanNode):
+                out.append(value)
+            elif isinstance(value, tuple):
+                out.extend(v for v in value if isinstance(v, PlanNode))
+        return tuple(out)
+
+    def with_children(self, children: tuple[PlanNode, ...]) -> PlanNode:
+        """A copy of this node with its child nodes replaced, in ``children()`` order."""
+        it = iter(children)
+        changes: dict[str, Any] = {}
+        for f in dataclasses.fields(self):  # type: ignore[arg-type]
+            value = getattr(self, f.name)
+            if isinstance(value, PlanNode):
+                changes[f.name] = next(it)
+            elif isinstance(value, tuple) and any(isinstance(v, PlanNode) for v in value):
+                changes[f.name] = tuple(next(it) if isinstance(v, PlanNode) else v for v in value)
+        return dataclasses.replace(self, **changes)  # type: ignore[type-var]
+
+
+def walk_plan(node: PlanNode) -> Iterator[PlanNode]:
+    """Every node of the plan, parents before children."""
+    yield node
+    for child in node.children():
+        yield from walk_plan(child)
+
+
+@dataclass(frozen=True, slots=True)
+class TableSource:
+    """Where a registered table's data lives. ``format`` is "parquet" or "csv"; ``paths`` are the
+    files (a directory is expanded at registration). ``schema`` is the table's full file schema
+    (strings as pa.string())."""
+
+    name: str
+    format: str
+    paths: tuple[str, ...]
+    schema: pa.Schema
+
+
+@dataclass(frozen=True, slots=True)
+class TableScan(PlanNode):
+    """Read ``columns`` of ``source``; ``filters`` (over the scanned columns) are applied to the
+    rows read and may be used to prune row groups. ``fetch`` caps the rows when set."""
+
+    source: TableSource
+    columns: tuple[str, ...]
+    filters: tuple[Expr, ...]
+    fetch: int | None
+    schema: pa.Schema
+
+
+@dataclass(frozen=True, slots=True)
+class Projection(PlanNode):
+    input: PlanNode
+    exprs: tuple[Expr, ...]
+    schema: pa.Schema
+
+
+@dataclass(frozen=True, slots=True)
+class Filter(PlanNode):
+    """Keep the rows where ``predicate`` is TRUE (NULL drops the row)."""
+
+    input: PlanNode
+    predicate: Expr
+    schema: pa.Schema
+
+
+class AggregateMode(enum.Enum):
+    SINGLE = "single"  # all rows of a group are in this partition: aggregate in one step
+    PARTIAL = "partial"  # per partition, before the exchange: output = keys + partial states
+    FINAL = "final"  # after the exchange: combine the partial states of each group
+
+
+@dataclass(frozen=True, slots=True)
+class Aggregate(PlanNode):
+    """GROUP BY ``group_by`` computing ``aggregates``; output = group columns then aggregates.
+    No group_by means one output row even for empty input (a global aggregate).
+
+    In PARTIAL mode the output holds, after the keys, the partial state columns of each aggregate
+    (planner.physical.partial_state_fields); in FINAL mode ``group_by`` are ColumnRefs to the keys
+    of the partial output and ``aggregates`` are the original calls (their args unused)."""
+
+    input: PlanNode
+    group_by: tuple[Expr, ...]
+    aggregates: tuple[AggregateCall, ...]
+    schema: pa.Schema
+    mode: AggregateMode = AggregateMode.SINGLE
+
+
+class JoinType(enum.Enum):
+    INNER = "inner"
+    LEFT = "left"
+    RIGHT = "right"
+    FULL = "full"
+    LEFT_SEMI = "left_semi"
+    LEFT_ANTI = "left_anti"
+    RIGHT_SEMI = "right_semi"
+    RIGHT_ANTI = "right_anti"
+    LEFT_MARK = "left_mark"  # left columns + a boolean "mark" column (EXISTS / IN inside OR)
+
+
+@dataclass(frozen=True, slots=True)
+class Join(PlanNode):
+    """Equi join on ``left_keys[i] = right_keys[i]`` (each over its own side's columns), with an
+    optional residual ``filter`` over left columns followed by right columns.
+
+    Output: left + right columns for INNER/LEFT/RIGHT/FULL; left only for LEFT_SEMI/LEFT_ANTI;
+    right only for RIGHT_SEMI/RIGHT_ANTI; left + mark for LEFT_MARK. ``nulls_equal`` makes NULL keys
+    match (IS NOT DISTINCT FROM). ``null_aware`` is the SQL rule of ``NOT IN (subquery)`` for
+    LEFT_ANTI / LEFT_MARK: a NULL on either side makes the comparison unknown, never a match."""
+
+    left: PlanNode
+    right: PlanNode
+    how: JoinType
+    left_keys: tuple[Expr, ...]
+    right_keys: tuple[Expr, ...]
+    filter: Expr | None
+    nulls_equal: bool
+    null_aware: bool
+    schema: pa.Schema
+
+
+@dataclass(frozen=True, slots=True)
+class CrossJoin(PlanNode):
+    left: PlanNode
+    right: PlanNode
+    schema: pa.Schema
+
+
+@dataclass(frozen=True, slots=True)
+class Sort(PlanNode):
+    """ORDER BY ``keys``; ``fetch`` keeps only the first rows (top-k)."""
+
+    input: PlanNode
+    keys: tuple[SortKey, ...]
+    fetch: int | None
+    schema: pa.Schema
+
+
+@dataclass(frozen=True, slots=True)
+class Limit(PlanNode):
+    """OFFSET ``skip`` LIMIT ``fetch`` (None = no limit)."""
+
+    input: PlanNode
+    skip: int
+    fetch: int | None
+    schema: pa.Schema
+
+
+@dataclass(frozen=True, slots=True)
+class Union(PlanNode):
+    """UNION ALL of inputs with the same column types (UNION DISTINCT = Aggregate over Union)."""
+
+    inputs: tuple[PlanNode, ...]
+    schema: pa.Schema
+
+
+@dataclass(frozen=True, slots=True)
+class Values(PlanNode):
+    """A literal table: VALUES (...), (...)."""
+
+    rows: tuple[tuple[Literal, ...], ...]
+    schema: pa.Schema
+
+
+@dataclass(frozen=True, slots=True)
+class EmptyRelation(PlanNode):
+    """No input: zero rows, or one row of zero columns (SELECT without FROM)."""
+
+    produce_one_row: bool
+    schema: pa.Schema
+
+
+@dataclass(frozen=True, slots=True)
+class Window(PlanNode):
+    """Input columns followed by one column per window call."""
+
+    input: PlanNode
+    windows: tuple[WindowCall, ...]
+    schema: pa.Schema
+
+
+class ExchangeKind(enum.Enum):
+    HASH = "hash"  # rows with equal keys land in the same output partition
+    SINGLE = "single"  # everything into one partition
+    BROADCAST = "broadcast"  # every output partition gets all rows
+    ROUND_ROBIN = "round_robin"  # spread evenly (union rebalancing)
+
+
+@dataclass(frozen=True, slots=True)
+class Exchange(PlanNode):
+    """Repartition ``input`` into ``partitions`` output partitions; a stage boundary."""
+
+    input: PlanNode
+    kind: ExchangeKind
+    keys: tuple[Expr, ...]
+    partitions: int
+    schema: pa.Schema
