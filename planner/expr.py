@@ -45,6 +45,7 @@ __all__ = [
     "child_exprs",
     "walk",
     "column_refs",
+    "transform",
     "format_expr",
 ]
 
@@ -90,6 +91,27 @@ def walk(expr: Expr) -> Iterator[Expr]:
 def column_refs(expr: Expr) -> set[int]:
     """The input column positions ``expr`` reads."""
     return {e.index for e in walk(expr) if isinstance(e, ColumnRef)}
+
+
+def transform(expr: Any, fn: Any) -> Any:
+    """Rebuild ``expr`` bottom-up, replacing every sub-expression ``e`` by ``fn(e)``; also walks
+    the tuples, CASE branches and sort keys inside nodes."""
+
+    def rebuild(value: Any) -> Any:
+        if isinstance(value, (Expr, SortKey, AggregateCall, WindowCall)):
+            return transform(value, fn)
+        if isinstance(value, tuple):
+            return tuple(rebuild(v) for v in value)
+        return value
+
+    changes = {}
+    for f in dataclasses.fields(expr):
+        value = getattr(expr, f.name)
+        new = rebuild(value)
+        if new is not value:
+            changes[f.name] = new
+    node = dataclasses.replace(expr, **changes) if changes else expr
+    return fn(node) if isinstance(node, Expr) else node
 
 
 @dataclass(frozen=True, slots=True)

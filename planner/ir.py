@@ -37,6 +37,7 @@ __all__ = [
     "ExchangeKind",
     "Exchange",
     "walk_plan",
+    "node_expressions",
 ]
 
 
@@ -247,3 +248,21 @@ class Exchange(PlanNode):
     keys: tuple[Expr, ...]
     partitions: int
     schema: pa.Schema
+
+
+def node_expressions(node: PlanNode) -> list[Any]:
+    """The expressions (and aggregate / window calls and sort keys) held directly by ``node``."""
+    out: list[Any] = []
+
+    def collect(value: Any) -> None:
+        if isinstance(value, (Expr, AggregateCall, WindowCall, SortKey)):
+            out.append(value)
+        elif isinstance(value, tuple):
+            for v in value:
+                collect(v)
+
+    for f in dataclasses.fields(node):  # type: ignore[arg-type]
+        value = getattr(node, f.name)
+        if not isinstance(value, PlanNode):
+            collect(value)
+    return out

@@ -1,0 +1,154 @@
+"""The ``gpu-exec`` command line: ``gpu-exec sql`` runs one query, ``gpu-exec tpch`` runs TPC-H.
+
+Heavy modules (the engine, DataFusion, pyarrow, rich) are imported only once a command runs, so
+``gpu-exec --help`` is instant. Errors print one line on stderr and exit with code 1; ``--debug``
+shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+import traceback
+from typing import TYPE_CHECKING, Any, Sequence
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+    from rich.table import Table
+
+__all__ = ["main", "build_parser"]
+
+
+def _table_arg(text: str) -> tuple[str, str]:
+    name, sep, path = text.partition("=")
+    if not sep or not name.strip() or not path.strip():
+        raise argparse.ArgumentTypeError(f"expected NAME=PATH, got {text!r}")
+    return name.strip(), path.strip()
+
+
+def _common_options() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--debug", action="store_true", help="show tracebacks of errors")
+    return common
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``gpu-exec`` and its subcommands."""
+    from gpu_exec import tpch
+
+    parser = argparse.ArgumentParser(
+        prog="gpu-exec",
+        description="gpu-exec: a distributed SQL engine for GPU clusters, with a CPU fallback.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    sql = commands.add_parser("sql", parents=[_common_options()], help="run one SQL statement",
+                              description="Run one SQL statement over Parquet/CSV files and print "
+                              "the result.")
+    sql.add_argument("query", help="the SQL statement")
+    sql.add_argument("--table", "-t", dest="tables", action="append", type=_table_arg, default=[],
+                     metavar="NAME=PATH", help="register a .parquet/.csv file or directory as "
+                     "table NAME (repeatable)")
+    sql.add_argument("--device", choices=("auto", "cpu", "gpu"), default="auto")
+    sql.add_argument("--partitions", type=int, help="partitions per stage (default: the engine's)")
+    sql.add_argument("--max-rows", type=int, default=100, metavar="N",
+                     help="print at most N rows (default 100)")
+    sql.set_defaults(handler=run_sql)
+
+    bench = commands.add_parser("tpch", parents=[_common_options()],
+                                help="run the 22 TPC-H queries (generating the data if needed)",
+                                description="Generate TPC-H Parquet data if needed, run the 22 "
+                                "queries and show times and where each query's operators ran.")
+    tpch.add_arguments(bench)
+    bench.set_defaults(handler=tpch.run)
+    return parser
+
+
+# ---- gpu-exec sql ------------------------------------------------------------------------------
+
+
+def _format_value(value: Any) -> str:
+    if value is None:
+        return "NULL"
+    if isinstance(value, float):
+        return repr(value)
+    if hasattr(value, "isoformat"):
+        return str(value.isoformat())
+    return str(value)
+
+
+def result_table(result: pa.Table, max_rows: int, seconds: float) -> Table:
+    """A rich table of the first ``max_rows`` rows, with each column's type under its name."""
+    import pyarrow as pa
+    from rich.table import Table
+
+    shown = min(result.num_rows, max(max_rows, 0))
+    caption = f"{result.num_rows} row{'s' * (result.num_rows != 1)} in {seconds:.3f} s"
+    if shown < result.num_rows:
+        caption += f" (first {shown} shown; --max-rows to see more)"
+    table = Table(caption=caption)
+    for f in result.schema:
+        numeric = pa.types.is_integer(f.type) or pa.types.is_floating(f.type) \
+            or pa.types.is_decimal(f.type)
+        table.add_column(f"{f.name}\n[dim]{f.type}[/]", justify="right" if numeric else "left")
+    columns = [c.to_pylist() for c in result.slice(0, shown).columns]
+    for row in zip(*columns):
+        table.add_row(*(_format_value(v) for v in row))
+    return table
+
+
+def run_sql(args: argparse.Namespace) -> int:
+    """``gpu-exec sql``: register the tables, run the statement, print the result."""
+    from rich.console import Console
+
+    import gpu_exec
+    from gpu_exec.sql_scripts import register_tables
+
+    options: dict[str, object] = {"device": args.device}
+    if args.partitions is not None:
+        options["partitions"] = args.partitions
+    session = gpu_exec.connect(**options)  # type: ignore[attr-defined]
+    try:
+        register_tables(session, dict(args.tables))
+        start = time.perf_counter()
+        result = session.sql(args.query).to_arrow()
+        seconds = time.perf_counter() - start
+    finally:
+        session.close()
+    Console().print(result_table(result, args.max_rows, seconds))
+    return 0
+
+
+# ---- entry point -------------------------------------------------------------------------------
+
+
+def _describe(exc: BaseException) -> str:
+    """One line: the error's class and message, whitespace collapsed."""
+    from planner.errors import GpuExecError, UnsupportedSQLError
+
+    if isinstance(exc, UnsupportedSQLError):
+        return f"UnsupportedSQLError: {'; '.join(exc.reasons)}"
+    line = f"{type(exc).__name__}: {' '.join(str(exc).split())}"
+    if not isinstance(exc, (GpuExecError, OSError, ValueError)):
+        line += " (internal error; --debug shows the traceback)"
+    return line
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``gpu-exec`` console script; returns the exit code."""
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.handler(args))
+    except KeyboardInterrupt:
+        print("gpu-exec: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # every error ends here: one line, or the traceback with --debug
+        if args.debug:
+            traceback.print_exc()
+        print(f"gpu-exec: error: {_describe(exc)}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,54 @@
+"""Session configuration, built once from keyword arguments over environment variables."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass
+from typing import Any
+
+from planner.errors import GpuExecError
+
+__all__ = ["Config", "ENV_PREFIX"]
+
+ENV_PREFIX = "GPU_EXEC__"
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    """``device``: "auto" | "cpu" | "gpu". ``partitions``: parallel partitions per stage (default:
+    the number of CPU cores). ``fallback``: what happens when an operator must leave the GPU:
+    "warn" | "raise" | "silent"."""
+
+    device: str = "auto"
+    partitions: int = 0
+    fallback: str = "warn"
+
+    @classmethod
+    def build(cls, **overrides: Any) -> Config:
+        """Defaults < ``GPU_EXEC__<KEY>`` environment variables < keyword arguments (None = unset).
+        Unknown keys are rejected, so a typo does not silently keep a default."""
+        names = {f.name: f for f in dataclasses.fields(cls)}
+        values: dict[str, Any] = {}
+        for key, raw in os.environ.items():
+            if key.startswith(ENV_PREFIX):
+                name = key[len(ENV_PREFIX):].lower()
+                if name not in names:
+                    raise GpuExecError(f"unknown setting {key} (known: {', '.join(ENV_PREFIX + n.upper() for n in names)})")
+                values[name] = int(raw) if names[name].type == "int" else raw
+        for key, value in overrides.items():
+            if key not in names:
+                raise GpuExecError(f"unknown option {key!r} (known: {', '.join(names)})")
+            if value is not None:
+                values[key] = value
+        config = cls(**values)
+        return config._validated()
+
+    def _validated(self) -> Config:
+        if self.fallback not in ("warn", "raise", "silent"):
+            raise GpuExecError(f"fallback must be 'warn', 'raise' or 'silent', not {self.fallback!r}")
+        if not isinstance(self.partitions, int) or self.partitions < 0:
+            raise GpuExecError(f"partitions must be a positive integer, not {self.partitions!r}")
+        if self.partitions == 0:
+            return dataclasses.replace(self, partitions=max(1, os.cpu_count() or 1))
+        return self

@@ -1,0 +1,137 @@
+"""The driver: the one recursion over a physical plan, dispatching each node to its operator."""
+
+from __future__ import annotations
+
+from functools import singledispatch
+from typing import TYPE_CHECKING
+
+import pyarrow as pa
+
+from gpu_exec.operators import aggregate, basic, exchange, join, scan, sort, window
+from planner import ir
+from planner.errors import ExecutionError, GpuExecError
+from planner.expr import Expr, Literal, ScalarSubquery, SortKey, walk
+from planner.physical import plan_physical
+
+if TYPE_CHECKING:
+    from gpu_exec.context import ExecutionContext
+    from gpu_exec.kernels import Table
+
+__all__ = ["execute", "run_plan", "collect_subqueries"]
+
+
+def collect_subqueries(plan: ir.PlanNode) -> list[ScalarSubquery]:
+    """The scalar subqueries used by expressions of ``plan`` (not those nested inside them)."""
+    found: dict[ScalarSubquery, None] = {}
+    for node in ir.walk_plan(plan):
+        for item in ir.node_expressions(node):
+            roots = [item.expr] if isinstance(item, SortKey) else [item] if isinstance(item, Expr) else item.children()
+            for root in roots:
+                found.update((e, None) for e in walk(root) if isinstance(e, ScalarSubquery))
+    return list(found)
+
+
+def _subquery_value(subquery: ScalarSubquery, ctx: ExecutionContext) -> Literal:
+    result = run_plan(plan_physical(subquery.plan, ctx.partitions), ctx)
+    if result.num_rows > 1:
+        raise ExecutionError(f"a scalar subquery returned {result.num_rows} rows; it must return at most one")
+    value = result.column(0)[0].as_py() if result.num_rows == 1 else None
+    return Literal(value, subquery.dtype)
+
+
+def run_plan(plan: ir.PlanNode, ctx: ExecutionContext) -> pa.Table:
+    """Run a physical plan to completion and return its rows as one Arrow table."""
+    for subquery in collect_subqueries(plan):
+        if subquery not in ctx.subquery_values:
+            ctx.subquery_values[subquery] = _subquery_value(subquery, ctx)
+    k = ctx.kernels
+    partitions = execute(plan, ctx)
+    whole = partitions[0] if len(partitions) == 1 else k.concat(partitions, plan.schema)
+    return k.to_arrow(whole, plan.schema)
+
+
+def execute(node: ir.PlanNode, ctx: ExecutionContext) -> list[Table]:
+    """The output partitions of ``node``: children first, then the node's operator (timed)."""
+    inputs = [execute(child, ctx) for child in node.children()]
+    name = type(node).__name__
+    with ctx.timed(name) as metrics:
+        try:
+            out = _operator(node, inputs, ctx)
+        except GpuExecError:
+            raise
+        except MemoryError:
+            raise
+        except Exception as exc:  # a kernel failed: name the operator, keep the cause
+            raise ExecutionError(f"{name} failed: {type(exc).__name__}: {exc}") from exc
+        metrics.rows += sum(ctx.kernels.num_rows(t) for t in out)
+    return out
+
+
+@singledispatch
+def _operator(node: ir.PlanNode, inputs: list[list[Table]], ctx: ExecutionContext) -> list[Table]:
+    raise ExecutionError(f"internal error: no operator for plan node {type(node).__name__}")
+
+
+@_operator.register(ir.TableScan)
+def _(node: ir.TableScan, inputs: list[list[Table]], ctx: ExecutionContext) -> list[Table]:
+    return scan.scan(node, ctx)
+
+
+@_operator.register(ir.Projection)
+def _(node: ir.Projection, inputs: list[list[Table]], ctx: ExecutionContext) -> list[Table]:
+    return basic.project(node, inputs[0], ctx)
+
+
+@_operator.register(ir.Filter)
+def _(node: ir.Filter, inputs: list[list[Table]], ctx: ExecutionContext) -> list[Table]:
+    return basic.filter_rows(node, inputs[0], ctx)
+
+
+@_operator.register(ir.Limit)
+def _(node: ir.Limit, inputs: list[list[Table]], ctx: ExecutionContext) -> list[Table]:
+    return basic.limit(node, inputs[0], ctx)
+
+
+@_operator.register(ir.Union)
+def _(node: ir.Union, inputs: list[list[Table]], ctx: ExecutionContext) -> list[Table]:
+    return basic.union(node, inputs, ctx)
+
+
+@_operator.register(ir.Values)
+def _(node: ir.Values, inputs: list[list[Table]], ctx: ExecutionContext) -> list[Table]:
+    return basic.values(node, ctx)
+
+
+@_operator.register(ir.EmptyRelation)
+def _(node: ir.EmptyRelation, inputs: list[list[Table]], ctx: ExecutionContext) -> list[Table]:
+    return basic.empty_relation(node, ctx)
+
+
+@_operator.register(ir.Aggregate)
+def _(node: ir.Aggregate, inputs: list[list[Table]], ctx: ExecutionContext) -> list[Table]:
+    return aggregate.aggregate(node, inputs[0], ctx)
+
+
+@_operator.register(ir.Join)
+def _(node: ir.Join, inputs: list[list[Table]], ctx: ExecutionContext) -> list[Table]:
+    return join.join(node, inputs[0], inputs[1], ctx)
+
+
+@_operator.register(ir.CrossJoin)
+def _(node: ir.CrossJoin, inputs: list[list[Table]], ctx: ExecutionContext) -> list[Table]:
+    return join.cross_join(node, inputs[0], inputs[1], ctx)
+
+
+@_operator.register(ir.Sort)
+def _(node: ir.Sort, inputs: list[list[Table]], ctx: ExecutionContext) -> list[Table]:
+    return sort.sort(node, inputs[0], ctx)
+
+
+@_operator.register(ir.Window)
+def _(node: ir.Window, inputs: list[list[Table]], ctx: ExecutionContext) -> list[Table]:
+    return window.window(node, inputs[0], ctx)
+
+
+@_operator.register(ir.Exchange)
+def _(node: ir.Exchange, inputs: list[list[Table]], ctx: ExecutionContext) -> list[Table]:
+    return exchange.exchange(node, inputs[0], ctx)

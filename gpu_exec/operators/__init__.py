@@ -1,0 +1,1 @@
+"""Operators: each runs one IR node over partitions, through the Kernels protocol only."""

@@ -1,0 +1,80 @@
+"""Table scans: Parquet row groups (or CSV files) split into partitions, filters applied on read."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+
+from gpu_exec.expressions import evaluate_column
+from planner.catalog import ParquetFragment, parquet_fragments
+from planner.errors import CatalogError
+
+if TYPE_CHECKING:
+    from gpu_exec.context import ExecutionContext
+    from gpu_exec.kernels import Table
+    from planner.ir import TableScan
+
+__all__ = ["scan", "split_fragments"]
+
+
+def split_fragments(fragments: list[ParquetFragment], partitions: int) -> list[list[ParquetFragment]]:
+    """Contiguous groups of fragments with about the same number of rows each (at most
+    ``partitions`` groups; fewer when there are fewer fragments)."""
+    if not fragments:
+        return []
+    groups = min(partitions, len(fragments))
+    total = sum(f.num_rows for f in fragments) or 1
+    out: list[list[ParquetFragment]] = [[] for _ in range(groups)]
+    seen = 0
+    for f in fragments:
+        # Place each fragment by the position of its first row in the whole table.
+        slot = min(groups - 1, seen * groups // total)
+        out[slot].append(f)
+        seen += f.num_rows
+    return [g for g in out if g]
+
+
+def _read_parquet_group(node: TableScan, group: list[ParquetFragment], ctx: ExecutionContext) -> Table:
+    k = ctx.kernels
+    # One read per file with all of its row groups in this partition.
+    by_file: dict[str, list[int]] = {}
+    for f in group:
+        by_file.setdefault(f.path, []).extend(f.row_groups)
+    pieces = [k.read_parquet(path, node.columns, rgs, node.schema) for path, rgs in by_file.items()]
+    return pieces[0] if len(pieces) == 1 else k.concat(pieces, node.schema)
+
+
+def _read_csv(node: TableScan, ctx: ExecutionContext) -> list[Table]:
+    k = ctx.kernels
+    types = {f.name: f.type for f in node.source.schema}
+    options = pacsv.ConvertOptions(column_types=types, include_columns=list(node.columns))
+    tables = []
+    for path in node.source.paths:
+        try:
+            tables.append(pacsv.read_csv(path, convert_options=options))
+        except (OSError, pa.ArrowException) as exc:
+            raise CatalogError(f"table {node.source.name!r}: cannot read CSV file {path!r}: {exc}") from exc
+    whole = pa.concat_tables(tables).cast(node.schema) if tables else node.schema.empty_table()
+    n = whole.num_rows
+    parts = max(1, min(ctx.partitions, n))
+    bounds = [n * i // parts for i in range(parts + 1)]
+    return [k.from_arrow(whole.slice(bounds[i], bounds[i + 1] - bounds[i])) for i in range(parts)]
+
+
+def scan(node: TableScan, ctx: ExecutionContext) -> list[Table]:
+    k = ctx.kernels
+    if node.source.format == "csv":
+        partitions = _read_csv(node, ctx)
+    else:
+        groups = split_fragments(parquet_fragments(node.source), ctx.partitions)
+        partitions = ctx.map(lambda g: _read_parquet_group(node, g, ctx), groups) or [k.empty(node.schema)]
+    out = []
+    for table in partitions:
+        for predicate in node.filters:
+            table = k.filter(table, evaluate_column(predicate, table, ctx))
+        if node.fetch is not None:
+            table = k.slice(table, 0, min(node.fetch, k.num_rows(table)))
+        out.append(table)
+    return out

@@ -1,0 +1,177 @@
+"""The embedded session: register tables, plan SQL with DataFusion, run it on gpu-exec's engine."""
+
+from __future__ import annotations
+
+import os
+import re
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+
+from gpu_exec.config import Config
+from gpu_exec.context import ExecutionContext
+from gpu_exec.device import DeviceChoice, choose_device, make_kernels
+from planner.catalog import Catalog
+from planner.errors import CatalogError, GpuExecError, SQLError, UnsupportedSQLError
+from planner.explain import render_plan
+from planner.physical import plan_physical
+
+if TYPE_CHECKING:
+    import pandas
+
+    from gpu_exec.context import OperatorMetrics
+    from planner.ir import PlanNode
+
+__all__ = ["connect", "Session", "DataFrame"]
+
+# DDL that DataFusion runs itself while planning and that changes only its view catalog.
+_VIEW_DDL = re.compile(r"DDL not supported: (CreateView|DropView)")
+_TABLE_NOT_FOUND = re.compile(r"table '(?:[^']*\.)?([^'.]+)' not found")
+
+
+def connect(device: str | None = None, partitions: int | None = None, fallback: str | None = None) -> Session:
+    """Start an embedded gpu-exec session.
+
+    Parameters
+    ----------
+    device
+        "auto" (default: the GPU when one is usable, else the CPU), "cpu", or "gpu" (fail when no
+        GPU is usable).
+    partitions
+        Parallel partitions per stage; default the number of CPU cores.
+    fallback
+        "warn" (default), "raise" or "silent": what happens when an operator must leave the GPU.
+
+    Each argument left as None takes its ``GPU_EXEC__<NAME>`` environment variable, then the default.
+    """
+    return Session(Config.build(device=device, partitions=partitions, fallback=fallback))
+
+
+def _clean_datafusion_message(exc: BaseException) -> str:
+    text = str(exc).strip()
+    for prefix in ("Error during planning: ", "SQL error: ", "Schema error: "):
+        text = text.replace(prefix, "")
+    return text
+
+
+class Session:
+    """A connection to the embedded engine. Tables live in the session's catalog; SQL is parsed and
+    optimized by DataFusion, translated to gpu-exec's IR, and run on the session's device."""
+
+    def __init__(self, config: Config) -> None:
+        import datafusion
+
+        self.config = config
+        self.device: DeviceChoice = choose_device(config.device)
+        self.kernels = make_kernels(self.device)
+        self.catalog = Catalog()
+        self._planner_ctx = datafusion.SessionContext()
+
+    # ---- tables -------------------------------------------------------------------------------
+    def register_parquet(self, name: str, path: str | os.PathLike[str]) -> None:
+        """Register a Parquet file, or a directory of Parquet files, as table ``name``."""
+        self.catalog.register_parquet(name, path)
+        self._replace_planner_table(name)
+        self._planner_ctx.register_parquet(name, os.fspath(path))
+
+    def register_csv(self, name: str, path: str | os.PathLike[str]) -> None:
+        """Register a CSV file with a header line (or a directory of .csv files) as table ``name``."""
+        source = self.catalog.register_csv(name, path)
+        self._replace_planner_table(name)
+        self._planner_ctx.register_csv(name, os.fspath(path), schema=source.schema, has_header=True)
+
+    def _replace_planner_table(self, name: str) -> None:
+        try:
+            self._planner_ctx.deregister_table(name)
+        except Exception:  # noqa: BLE001 — DataFusion raises a bare error for an unknown name
+            pass
+
+    def tables(self) -> list[str]:
+        return self.catalog.names()
+
+    # ---- queries ------------------------------------------------------------------------------
+    def sql(self, query: str) -> DataFrame:
+        """Plan ``query`` (one statement) and return a lazy DataFrame. CREATE VIEW / DROP VIEW run at
+        once and return an empty DataFrame. Errors in the SQL are raised here, not at execution."""
+        from datafusion import SQLOptions
+
+        from planner.translate import translate
+
+        options = SQLOptions().with_allow_ddl(False).with_allow_dml(False).with_allow_statements(False)
+        try:
+            df = self._planner_ctx.sql_with_options(query, options)
+        except Exception as exc:  # noqa: BLE001 — DataFusion raises plain exceptions
+            message = _clean_datafusion_message(exc)
+            if _VIEW_DDL.search(message):
+                return self._run_view_ddl(query)
+            raise self._planning_error(message) from None
+        try:
+            plan = df.optimized_logical_plan()
+        except Exception as exc:  # noqa: BLE001
+            raise SQLError(_clean_datafusion_message(exc)) from None
+        return DataFrame(self, translate(plan, self._planner_ctx, self.catalog))
+
+    def _run_view_ddl(self, query: str) -> DataFrame:
+        from planner.ir import EmptyRelation
+
+        try:
+            self._planner_ctx.sql(query)
+        except Exception as exc:  # noqa: BLE001
+            raise self._planning_error(_clean_datafusion_message(exc)) from None
+        return DataFrame(self, EmptyRelation(False, pa.schema([])))
+
+    def _planning_error(self, message: str) -> GpuExecError:
+        missing = _TABLE_NOT_FOUND.search(message)
+        if missing:
+            known = ", ".join(self.catalog.names()) or "none"
+            return CatalogError(f"unknown table {missing.group(1)!r} (registered: {known})")
+        if "not supported" in message and ("DDL" in message or "DML" in message or "Statement" in message):
+            return UnsupportedSQLError([f"{message}; gpu-exec runs queries, CREATE VIEW and DROP VIEW"])
+        return SQLError(message)
+
+    def close(self) -> None:
+        """Release the session's resources (nothing is kept between queries in embedded mode)."""
+
+    def __enter__(self) -> Session:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+class DataFrame:
+    """A planned query. Nothing runs until ``to_arrow()`` / ``to_pandas()``."""
+
+    def __init__(self, session: Session, logical_plan: PlanNode) -> None:
+        self._session = session
+        self.logical_plan = logical_plan
+        self.physical_plan = plan_physical(logical_plan, session.config.partitions)
+        self.metrics: dict[str, OperatorMetrics] = {}
+
+    @property
+    def schema(self) -> pa.Schema:
+        return self.logical_plan.schema
+
+    def to_arrow(self) -> pa.Table:
+        """Run the query and return all its rows."""
+        from gpu_exec.driver import run_plan
+
+        ctx = ExecutionContext(kernels=self._session.kernels, partitions=self._session.config.partitions)
+        try:
+            result = run_plan(self.physical_plan, ctx)
+        finally:
+            ctx.close()
+            self.metrics = dict(ctx.metrics)
+        return result
+
+    def to_pandas(self) -> pandas.DataFrame:
+        return self.to_arrow().to_pandas()
+
+    def explain(self) -> str:
+        """The physical plan, one operator a line, each ending with where it runs (``@cpu``,
+        ``@gpu``, or ``@cpu: <reason>`` when a GPU was asked for and the operator can't use it)."""
+        device = self._session.device.name
+        return render_plan(self.physical_plan, lambda node: f"@{device}")
+
+    def __repr__(self) -> str:
+        return f"DataFrame[{', '.join(f'{f.name}: {f.type}' for f in self.schema)}]"

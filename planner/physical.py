@@ -1,0 +1,150 @@
+"""Physical planning: make a logical plan distributable by inserting exchanges.
+
+A pure function of the logical plan and the target partition count. Rules (DESIGN.md,
+"Distributed execution"):
+
+- equi joins: both sides hash-repartitioned on their keys; a null-aware anti/mark join
+  (``NOT IN (subquery)``) and a join without keys see the whole right side (broadcast), and outer
+  joins that must report unmatched right rows without keys run in one partition;
+- grouped aggregates: partial aggregate per partition → hash exchange on the keys → final
+  aggregate; global aggregates: partial → single-partition merge → final; aggregates with DISTINCT
+  arguments: hash exchange on the keys → single-step aggregate;
+- ORDER BY: sort (and top-k) per partition → single-partition merge → final sort;
+- LIMIT/OFFSET: local limit per partition → single-partition merge → limit;
+- windows: hash exchange on PARTITION BY (single partition when there is none).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from functools import singledispatch
+
+import pyarrow as pa
+
+from planner.expr import AggregateCall, AggregateFunction, ColumnRef
+from planner.ir import (
+    Aggregate,
+    AggregateMode,
+    CrossJoin,
+    Exchange,
+    ExchangeKind,
+    Join,
+    JoinType,
+    Limit,
+    PlanNode,
+    Sort,
+    Window,
+)
+
+__all__ = ["plan_physical", "partial_state_fields", "avg_sum_type"]
+
+
+def plan_physical(node: PlanNode, partitions: int) -> PlanNode:
+    """The distributed form of ``node`` for ``partitions`` parallel partitions."""
+    if partitions < 1:
+        raise ValueError(f"partitions must be >= 1, got {partitions}")
+    children = tuple(plan_physical(c, partitions) for c in node.children())
+    return _distribute(node.with_children(children) if children else node, partitions)
+
+
+def _hash(node: PlanNode, keys: tuple, partitions: int) -> Exchange:
+    return Exchange(node, ExchangeKind.HASH, tuple(keys), partitions, node.schema)
+
+
+def _single(node: PlanNode) -> Exchange:
+    return Exchange(node, ExchangeKind.SINGLE, (), 1, node.schema)
+
+
+def _broadcast(node: PlanNode, partitions: int) -> Exchange:
+    return Exchange(node, ExchangeKind.BROADCAST, (), partitions, node.schema)
+
+
+@singledispatch
+def _distribute(node: PlanNode, partitions: int) -> PlanNode:
+    # Scans, projections, filters, unions, values: partition-wise, no exchange needed.
+    return node
+
+
+@_distribute.register(Join)
+def _(node: Join, partitions: int) -> PlanNode:
+    needs_all_right = node.null_aware or not node.left_keys
+    if not node.left_keys and node.how in (JoinType.RIGHT, JoinType.FULL, JoinType.RIGHT_SEMI, JoinType.RIGHT_ANTI):
+        # Unmatched right rows can only be known with every left row in one place.
+        return dataclasses.replace(node, left=_single(node.left), right=_single(node.right))
+    if needs_all_right:
+        return dataclasses.replace(node, right=_broadcast(node.right, partitions))
+    return dataclasses.replace(
+        node,
+        left=_hash(node.left, node.left_keys, partitions),
+        right=_hash(node.right, node.right_keys, partitions),
+    )
+
+
+@_distribute.register(CrossJoin)
+def _(node: CrossJoin, partitions: int) -> PlanNode:
+    return dataclasses.replace(node, right=_broadcast(node.right, partitions))
+
+
+@_distribute.register(Aggregate)
+def _(node: Aggregate, partitions: int) -> PlanNode:
+    if node.mode is not AggregateMode.SINGLE:
+        return node
+    if partitions == 1:  # one partition: a single step, no partial/final split
+        return dataclasses.replace(node, input=_single(node.input))
+    if any(call.distinct for call in node.aggregates):
+        exchange = _hash(node.input, node.group_by, partitions) if node.group_by else _single(node.input)
+        return dataclasses.replace(node, input=exchange)
+    partial = dataclasses.replace(node, mode=AggregateMode.PARTIAL, schema=_partial_schema(node))
+    key_refs = tuple(
+        ColumnRef(i, partial.schema.field(i).name, partial.schema.field(i).type)
+        for i in range(len(node.group_by))
+    )
+    exchange = _hash(partial, key_refs, partitions) if node.group_by else _single(partial)
+    return dataclasses.replace(node, input=exchange, group_by=key_refs, mode=AggregateMode.FINAL)
+
+
+@_distribute.register(Sort)
+def _(node: Sort, partitions: int) -> PlanNode:
+    if partitions == 1:
+        return dataclasses.replace(node, input=_single(node.input))
+    return dataclasses.replace(node, input=_single(node))  # local sort (+ top-k), merge, final sort
+
+
+@_distribute.register(Limit)
+def _(node: Limit, partitions: int) -> PlanNode:
+    local = node.input
+    if node.fetch is not None and partitions > 1:
+        local = Limit(node.input, 0, node.skip + node.fetch, node.input.schema)
+    return dataclasses.replace(node, input=_single(local))
+
+
+@_distribute.register(Window)
+def _(node: Window, partitions: int) -> PlanNode:
+    keys = node.windows[0].partition_by
+    same_keys = all(w.partition_by == keys for w in node.windows)
+    if keys and same_keys:
+        return dataclasses.replace(node, input=_hash(node.input, keys, partitions))
+    return dataclasses.replace(node, input=_single(node.input))
+
+
+def avg_sum_type(arg_type: pa.DataType) -> pa.DataType:
+    """The partial SUM type behind AVG: exact for decimals (widest precision), float otherwise."""
+    if pa.types.is_decimal(arg_type):
+        return pa.decimal128(38, arg_type.scale)
+    return pa.float64()
+
+
+def partial_state_fields(call: AggregateCall) -> list[pa.Field]:
+    """The columns a PARTIAL aggregate emits for ``call`` (FINAL combines them)."""
+    if call.func is AggregateFunction.AVG:
+        return [
+            pa.field(f"{call.name}[sum]", avg_sum_type(call.args[0].dtype)),
+            pa.field(f"{call.name}[count]", pa.int64(), nullable=False),
+        ]
+    return [pa.field(f"{call.name}[{call.func.value}]", call.dtype)]
+
+
+def _partial_schema(node: Aggregate) -> pa.Schema:
+    keys = [node.schema.field(i) for i in range(len(node.group_by))]
+    states = [f for call in node.aggregates for f in partial_state_fields(call)]
+    return pa.schema(keys + states)
