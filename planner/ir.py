@@ -91,8 +91,10 @@ class TableSource:
 
 @dataclass(frozen=True, slots=True)
 class TableScan(PlanNode):
-    """Read ``columns`` of ``source``; ``filters`` (over the scanned columns) are applied to the
-    rows read and may be used to prune row groups. ``fetch`` caps the rows when set."""
+    """Read ``columns`` of ``source``. ``filters`` (over the scanned columns) are the predicates
+    DataFusion pushed down as *inexact*: they may only prune row groups, because DataFusion keeps
+    the Filter node above the scan that removes the rows (ListingTable reports Exact only for
+    partition columns, which gpu-exec never registers). ``fetch`` caps the rows when set."""
 
     source: TableSource
     columns: tuple[str, ...]

@@ -1,4 +1,4 @@
-"""Table scans: Parquet row groups (or CSV files) split into partitions, filters applied on read."""
+"""Table scans: Parquet row groups (or CSV files) split into partitions."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ from typing import TYPE_CHECKING
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-from gpu_exec.expressions import evaluate_column
 from planner.catalog import ParquetFragment, parquet_fragments
 from planner.errors import CatalogError
 
@@ -70,11 +69,6 @@ def scan(node: TableScan, ctx: ExecutionContext) -> list[Table]:
     else:
         groups = split_fragments(parquet_fragments(node.source), ctx.partitions)
         partitions = ctx.map(lambda g: _read_parquet_group(node, g, ctx), groups) or [k.empty(node.schema)]
-    out = []
-    for table in partitions:
-        for predicate in node.filters:
-            table = k.filter(table, evaluate_column(predicate, table, ctx))
-        if node.fetch is not None:
-            table = k.slice(table, 0, min(node.fetch, k.num_rows(table)))
-        out.append(table)
-    return out
+    if node.fetch is not None:
+        partitions = [k.slice(t, 0, min(node.fetch, k.num_rows(t))) for t in partitions]
+    return partitions
