@@ -78,24 +78,33 @@ def _format_value(value: Any) -> str:
     return str(value)
 
 
-def result_table(result: pa.Table, max_rows: int, seconds: float) -> Table:
+def result_table(result: pa.Table, max_rows: int) -> Table:
     """A rich table of the first ``max_rows`` rows, with each column's type under its name."""
     import pyarrow as pa
     from rich.table import Table
+    from rich.text import Text
 
-    shown = min(result.num_rows, max(max_rows, 0))
-    caption = f"{result.num_rows} row{'s' * (result.num_rows != 1)} in {seconds:.3f} s"
-    if shown < result.num_rows:
-        caption += f" (first {shown} shown; --max-rows to see more)"
-    table = Table(caption=caption)
+    table = Table()
     for f in result.schema:
         numeric = pa.types.is_integer(f.type) or pa.types.is_floating(f.type) \
             or pa.types.is_decimal(f.type)
-        table.add_column(f"{f.name}\n[dim]{f.type}[/]", justify="right" if numeric else "left")
-    columns = [c.to_pylist() for c in result.slice(0, shown).columns]
+        header = Text(f.name)
+        header.append(f"\n{f.type}", style="dim")
+        table.add_column(header, justify="right" if numeric else "left")
+    columns = [c.to_pylist() for c in result.slice(0, max(max_rows, 0)).columns]
     for row in zip(*columns):
-        table.add_row(*(_format_value(v) for v in row))
+        # Text, not str: a value such as "[red]" is data, not rich markup.
+        table.add_row(*(Text(_format_value(v)) for v in row))
     return table
+
+
+def result_summary(result: pa.Table, max_rows: int, seconds: float) -> str:
+    """``"123 rows in 0.042 s"``, saying when only the first rows were printed."""
+    n = result.num_rows
+    line = f"{n} row{'s' * (n != 1)} in {seconds:.3f} s"
+    if n > max_rows:
+        line += f" (first {max(max_rows, 0)} shown; --max-rows N to see more)"
+    return line
 
 
 def run_sql(args: argparse.Namespace) -> int:
@@ -108,7 +117,7 @@ def run_sql(args: argparse.Namespace) -> int:
     options: dict[str, object] = {"device": args.device}
     if args.partitions is not None:
         options["partitions"] = args.partitions
-    session = gpu_exec.connect(**options)  # type: ignore[attr-defined]
+    session = gpu_exec.connect(**options)
     try:
         register_tables(session, dict(args.tables))
         start = time.perf_counter()
@@ -116,7 +125,9 @@ def run_sql(args: argparse.Namespace) -> int:
         seconds = time.perf_counter() - start
     finally:
         session.close()
-    Console().print(result_table(result, args.max_rows, seconds))
+    console = Console()
+    console.print(result_table(result, args.max_rows))
+    console.print(result_summary(result, args.max_rows, seconds), highlight=False)
     return 0
 
 
@@ -125,11 +136,12 @@ def run_sql(args: argparse.Namespace) -> int:
 
 def _describe(exc: BaseException) -> str:
     """One line: the error's class and message, whitespace collapsed."""
+    from gpu_exec.tpch import one_line
     from planner.errors import GpuExecError, UnsupportedSQLError
 
     if isinstance(exc, UnsupportedSQLError):
         return f"UnsupportedSQLError: {'; '.join(exc.reasons)}"
-    line = f"{type(exc).__name__}: {' '.join(str(exc).split())}"
+    line = one_line(exc)
     if not isinstance(exc, (GpuExecError, OSError, ValueError)):
         line += " (internal error; --debug shows the traceback)"
     return line

@@ -24,6 +24,7 @@ __all__ = [
     "parse_answer_file",
     "compare_with_answer",
     "query_is_ordered",
+    "ANSWER_ERRATA",
 ]
 
 MAX_REPORTED_ROWS = 5  # differing rows listed in a report before "... and N more"
@@ -206,29 +207,52 @@ def _row_differences(
     rel_tol: float,
     abs_tol: float,
 ) -> list[str]:
+    if len(actual) != len(expected):
+        return _unmatched_rows(actual, expected)
     where = "row" if ordered else "sorted row"
-    out: list[str] = []
-    differing = 0
-    for i in range(max(len(actual), len(expected))):
-        a = actual[i] if i < len(actual) else None
-        e = expected[i] if i < len(expected) else None
-        if a is not None and e is not None:
-            bad = [names[j] for j, (x, y) in enumerate(zip(a, e))
-                   if not _values_equal(x, y, rel_tol, abs_tol)]
-            if not bad:
-                continue
-            detail = f"{where} {i}: columns {bad}: actual {_format_row(a)}, expected {_format_row(e)}"
-        elif a is None:
-            assert e is not None
-            detail = f"{where} {i}: missing from actual, expected {_format_row(e)}"
-        else:
-            detail = f"{where} {i}: extra in actual {_format_row(a)}"
-        differing += 1
-        if differing <= MAX_REPORTED_ROWS:
-            out.append(detail)
-    if differing > MAX_REPORTED_ROWS:
-        out.append(f"... and {differing - MAX_REPORTED_ROWS} more differing rows")
-    return out
+    details = []
+    for i, (a, e) in enumerate(zip(actual, expected)):
+        bad = [names[j] for j, (x, y) in enumerate(zip(a, e))
+               if not _values_equal(x, y, rel_tol, abs_tol)]
+        if bad:
+            details.append(f"{where} {i}: columns {bad}: actual {_format_row(a)}, "
+                           f"expected {_format_row(e)}")
+    return _first_few(details, "differing rows")
+
+
+MAX_ALIGNED_ROWS = 20_000  # beyond this, aligning two row lists to find the odd rows is too slow
+
+
+def _canonical(value: Any) -> Any:
+    # Hashable and equal across engines for aligning rows; floats to 9 significant digits.
+    if isinstance(value, float):
+        return "NaN" if math.isnan(value) else float(f"{value:.9g}")
+    return value
+
+
+def _unmatched_rows(actual: list[Row], expected: list[Row]) -> list[str]:
+    """When the row counts differ: the rows missing from ``actual`` and the extra ones, found by
+    aligning the two lists (both in result order, or both sorted)."""
+    import difflib
+
+    if max(len(actual), len(expected)) > MAX_ALIGNED_ROWS:
+        return []
+    a_keys = [tuple(_canonical(v) for v in row) for row in actual]
+    e_keys = [tuple(_canonical(v) for v in row) for row in expected]
+    matcher = difflib.SequenceMatcher(None, a_keys, e_keys, autojunk=False)
+    details = []
+    for tag, a_lo, a_hi, e_lo, e_hi in matcher.get_opcodes():
+        if tag == "equal":
+            continue
+        details += [f"missing from actual: {_format_row(row)}" for row in expected[e_lo:e_hi]]
+        details += [f"extra in actual: {_format_row(row)}" for row in actual[a_lo:a_hi]]
+    return _first_few(details, "rows")
+
+
+def _first_few(details: list[str], what: str) -> list[str]:
+    if len(details) <= MAX_REPORTED_ROWS:
+        return details
+    return details[:MAX_REPORTED_ROWS] + [f"... and {len(details) - MAX_REPORTED_ROWS} more {what}"]
 
 
 # ---- tables vs TPC-H answer files --------------------------------------------------------------
@@ -249,6 +273,15 @@ def parse_answer_file(path: str | os.PathLike[str]) -> list[tuple[str, ...]]:
 
 _NUMBER = re.compile(r"^[+-]?\d+(\.\d+)?$")
 ANSWER_TOLERANCE = decimal.Decimal("0.01")  # rounding-boundary slack on rounded answer values
+
+# Values of the official TPC-H SF1 answer files that exact arithmetic on the generated data does
+# not give, by file name and (row, column). q17: the file says 348406.02, but the qualifying rows'
+# sum(l_extendedprice) on tpchgen-cli SF1 data is exactly 2438842.38, and 2438842.38 / 7.0 =
+# 348406.054...; DataFusion returns that (checked here), and shared/tpch/bench_peers.py only
+# accepts the other engines' answers with a relative tolerance of 1e-5.
+ANSWER_ERRATA: dict[str, dict[tuple[int, int], str]] = {
+    "q17.out": {(0, 0): "348406.05"},
+}
 
 
 def _answer_value_matches(value: Any, answer: str) -> bool:
@@ -275,9 +308,13 @@ def compare_with_answer(actual: pa.Table, path: str | os.PathLike[str]) -> list[
     """Differences between a result and a TPC-H answer file (rows in the file's order).
 
     Numbers are compared rounded to the answer's number of decimals, with 0.01 of slack for
-    rounding-boundary cases; strings are compared stripped; dates as YYYY-MM-DD.
+    rounding-boundary cases; strings are compared stripped; dates as YYYY-MM-DD. Known errors of
+    the official files (``ANSWER_ERRATA``) are corrected first.
     """
     expected = parse_answer_file(path)
+    for (i, j), value in ANSWER_ERRATA.get(Path(path).name, {}).items():
+        if i < len(expected) and j < len(expected[i]):
+            expected[i] = expected[i][:j] + (value,) + expected[i][j + 1:]
     rows = _rows(actual)
     diffs: list[str] = []
     if len(rows) != len(expected):
@@ -286,18 +323,14 @@ def compare_with_answer(actual: pa.Table, path: str | os.PathLike[str]) -> list[
     if actual.num_columns != width:
         diffs.append(f"column count: actual {actual.num_columns}, answer file {width}")
         return diffs
-    differing = 0
+    details = []
     for i, (row, answer) in enumerate(zip(rows, expected)):
         bad = [actual.column_names[j] for j, (v, a) in enumerate(zip(row, answer))
                if not _answer_value_matches(v, a)]
         if bad:
-            differing += 1
-            if differing <= MAX_REPORTED_ROWS:
-                diffs.append(f"row {i}: columns {bad}: actual {_format_row(row)}, "
-                             f"answer {'|'.join(answer)}")
-    if differing > MAX_REPORTED_ROWS:
-        diffs.append(f"... and {differing - MAX_REPORTED_ROWS} more differing rows")
-    return diffs
+            details.append(f"row {i}: columns {bad}: actual {_format_row(row)}, "
+                           f"answer {'|'.join(answer)}")
+    return diffs + _first_few(details, "differing rows")
 
 
 # ---- is the order of the rows part of the answer? ----------------------------------------------

@@ -109,7 +109,7 @@ class Session:
             plan = df.optimized_logical_plan()
         except Exception as exc:  # noqa: BLE001
             raise SQLError(_clean_datafusion_message(exc)) from None
-        return DataFrame(self, translate(plan, self._planner_ctx, self.catalog))
+        return DataFrame(self, translate(plan, self._planner_ctx, self.catalog, unoptimized=df.logical_plan()))
 
     def _run_view_ddl(self, query: str) -> DataFrame:
         from planner.ir import EmptyRelation

@@ -101,15 +101,17 @@ def table_format(path: str | os.PathLike[str]) -> Literal["parquet", "csv"]:
         When the format cannot be told (no .parquet or .csv suffix, or a directory with neither).
     """
     p = Path(path)
-    for fmt in ("parquet", "csv"):
-        if p.suffix.lower() == f".{fmt}":
-            return fmt  # type: ignore[return-value]
+    suffix = p.suffix.lower()
+    if suffix == ".parquet":
+        return "parquet"
+    if suffix == ".csv":
+        return "csv"
     if not p.exists():
         raise FileNotFoundError(f"no such file or directory: {os.fspath(path)!r}")
-    if p.is_dir():
-        for fmt in ("parquet", "csv"):
-            if any(p.rglob(f"*.{fmt}")):
-                return fmt  # type: ignore[return-value]
+    if p.is_dir() and any(p.rglob("*.parquet")):
+        return "parquet"
+    if p.is_dir() and any(p.rglob("*.csv")):
+        return "csv"
     raise ValueError(f"cannot tell the format of {os.fspath(path)!r}: expected a .parquet or .csv "
                      "file, or a directory of them")
 

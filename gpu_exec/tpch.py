@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     import datafusion
+    import pyarrow as pa
     from rich.console import Console
     from rich.table import Table
 
@@ -31,6 +32,7 @@ __all__ = [
     "default_data_dir",
     "query_sql",
     "parse_query_numbers",
+    "query_numbers_argument",
     "table_paths",
     "missing_tables",
     "tpchgen_executable",
@@ -39,6 +41,8 @@ __all__ = [
     "parse_placement",
     "placement_summary",
     "QueryOutcome",
+    "one_line",
+    "check_result",
     "run_query",
     "add_arguments",
     "run",
@@ -204,8 +208,31 @@ class QueryOutcome:
         return self.error is None and not self.problems
 
 
-def _one_line(exc: BaseException) -> str:
+def one_line(exc: BaseException) -> str:
+    """``"ErrorClass: message"`` on one line."""
     return f"{type(exc).__name__}: {' '.join(str(exc).split())}"
+
+
+def check_result(
+    number: int,
+    actual: pa.Table,
+    *,
+    expected: pa.Table | None = None,
+    answers_dir: Path | None = None,
+) -> list[str]:
+    """Differences of query ``number``'s result from DataFusion's (``expected``) and from the
+    answer file in ``answers_dir``, each line saying which; empty when both agree."""
+    from gpu_exec.compare import compare_tables, compare_with_answer, query_is_ordered
+    from gpu_exec.sql_scripts import last_query
+
+    problems = []
+    if expected is not None:
+        ordered = query_is_ordered(last_query(query_sql(number)))
+        problems += [f"vs DataFusion: {d}" for d in compare_tables(actual, expected, ordered)]
+    if answers_dir is not None:
+        answer = answers_dir / f"q{number:02d}.out"
+        problems += [f"vs {answer}: {d}" for d in compare_with_answer(actual, answer)]
+    return problems
 
 
 def run_query(
@@ -218,39 +245,36 @@ def run_query(
 ) -> QueryOutcome:
     """Run TPC-H query ``number`` on ``session``; compare with ``oracle`` and the answer file
     when given. Never raises for a failing query: the failure is in the outcome."""
-    from gpu_exec.compare import compare_tables, compare_with_answer, query_is_ordered
-    from gpu_exec.sql_scripts import last_query, run_on_datafusion, run_on_gpu_exec
+    from gpu_exec.sql_scripts import run_on_datafusion, run_on_gpu_exec
 
     outcome = QueryOutcome(number)
     sql = query_sql(number)
     try:
         result = run_on_gpu_exec(session, sql, explain=True)
     except Exception as exc:  # a failing query is reported, the others still run
-        outcome.error = traceback.format_exc() if debug else _one_line(exc)
+        outcome.error = traceback.format_exc() if debug else one_line(exc)
         return outcome
     outcome.rows, outcome.seconds = result.table.num_rows, result.seconds
     outcome.placement = parse_placement(result.explain or "")
+    expected = None
     if oracle is not None:
-        ordered = query_is_ordered(last_query(sql))
         try:
             expected = run_on_datafusion(oracle, sql).table
-        except Exception as exc:
-            outcome.problems.append(f"DataFusion failed: {_one_line(exc)}")
-        else:
-            outcome.problems += [f"vs DataFusion: {d}"
-                                 for d in compare_tables(result.table, expected, ordered)]
             outcome.checked.append("DataFusion")
+        except Exception as exc:
+            outcome.problems.append(f"DataFusion failed: {one_line(exc)}")
     if answers_dir is not None:
-        answer = answers_dir / f"q{number:02d}.out"
-        outcome.problems += [f"vs {answer}: {d}" for d in compare_with_answer(result.table, answer)]
         outcome.checked.append("answer")
+    outcome.problems += check_result(number, result.table, expected=expected,
+                                     answers_dir=answers_dir)
     return outcome
 
 
 # ---- the command -------------------------------------------------------------------------------
 
 
-def _query_numbers_arg(text: str) -> list[int]:
+def query_numbers_argument(text: str) -> list[int]:
+    """``parse_query_numbers`` as an argparse ``type``: a bad list is a usage error."""
     try:
         return parse_query_numbers(text)
     except ValueError as exc:
@@ -264,7 +288,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "a table (default ./data/tpch-sf{sf})")
     parser.add_argument("--partitions", type=int, help="partitions per stage (default: the engine's)")
     parser.add_argument("--device", choices=("auto", "cpu", "gpu"), default="auto")
-    parser.add_argument("--queries", type=_query_numbers_arg, default=list(QUERY_NUMBERS),
+    parser.add_argument("--queries", type=query_numbers_argument, default=list(QUERY_NUMBERS),
                         metavar="LIST", help="e.g. 1,5,15 or 1-6 (default: all 22)")
     parser.add_argument("--check", action="store_true",
                         help="compare every result with DataFusion's on the same files")
@@ -281,9 +305,10 @@ def _answers_dir(args: argparse.Namespace, err: Console) -> Path | None:
     if args.sf != 1:
         err.print(f"[yellow]note:[/] the answer files are for SF 1; not compared at SF {args.sf:g}")
         return None
-    if not args.answers.is_dir():
-        raise FileNotFoundError(f"answer directory not found: {os.fspath(args.answers)!r}")
-    return args.answers
+    answers: Path = args.answers
+    if not answers.is_dir():
+        raise FileNotFoundError(f"answer directory not found: {os.fspath(answers)!r}")
+    return answers
 
 
 def _run_all(session: object, args: argparse.Namespace, oracle: datafusion.SessionContext | None,
@@ -371,7 +396,7 @@ def run(args: argparse.Namespace) -> int:
     if args.partitions is not None:
         options["partitions"] = args.partitions
     # fallback="silent": the table shows, per query, which operators ran on the CPU and why.
-    session = gpu_exec.connect(**options)  # type: ignore[attr-defined]
+    session = gpu_exec.connect(**options)
     try:
         register_tables(session, tables)
         oracle = datafusion_context(tables) if args.check else None

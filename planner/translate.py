@@ -49,7 +49,7 @@ __all__ = ["translate"]
 
 
 def translate(
-    plan: LogicalPlan, ctx: datafusion.SessionContext, catalog: Catalog
+    plan: LogicalPlan, ctx: datafusion.SessionContext, catalog: Catalog, unoptimized: LogicalPlan | None = None
 ) -> ir.PlanNode:
     """Translate DataFusion's optimized logical plan into gpu-exec's IR.
 
@@ -62,6 +62,10 @@ def translate(
         sub-expressions and to decode scalar subqueries.
     catalog
         gpu-exec's tables; every table the plan scans must be registered there.
+    unoptimized
+        ``df.logical_plan()``, when known: it still says whether the query's subqueries are IN or
+        EXISTS, which decides the NULL semantics of DataFusion's mark joins (see
+        ``_subquery_kind``).
 
     Returns
     -------
@@ -77,6 +81,7 @@ def translate(
         For any other problem met while translating.
     """
     translator = _Translator(ctx, catalog)
+    translator.subquery_kind = _subquery_kind(unoptimized)
     try:
         root = translator.plan(plan)
     except GpuExecError as exc:
@@ -182,6 +187,7 @@ class _Translator:
         # Mark columns ("__correlated_sq_1.mark") that a Filter reads only under AND/OR, where a
         # NULL mark filters exactly like FALSE (see _join_null_aware).
         self.positive_marks: set[str] = set()
+        self.subquery_kind: str | None = None
 
     def unsupported(self, reason: str) -> None:
         self.reasons.append(reason)
@@ -547,7 +553,12 @@ def _(v: dfx.Join, plan: LogicalPlan, t: _Translator) -> _Rel:
         unknowable = any(lscope.field(lk).nullable or rscope.field(rk).nullable for lk, rk in pairs) or (
             condition is not None and both.field(condition).nullable
         )
-        null_aware = _mark_join_null_aware(t, names[-1], unknowable)
+        if t.subquery_kind == "in" and len(pairs) == 1 and condition is None:
+            null_aware = True  # every subquery of the query is an uncorrelated IN: SQL's rule
+        elif t.subquery_kind == "exists":
+            null_aware = False  # EXISTS is never unknown
+        else:
+            null_aware = _mark_join_null_aware(t, names[-1], unknowable)
     else:
         null_aware = False
     node = ir.Join(
@@ -567,6 +578,24 @@ def _anti_join_null_aware(t: _Translator, plan: LogicalPlan, keys: int) -> bool:
             "(DataFusion 55 cannot run it either); rewrite it as NOT EXISTS"
         )
     return null_aware
+
+
+def _subquery_kind(unoptimized: LogicalPlan | None) -> str | None:
+    """"in" when every subquery predicate of the query is ``[NOT] IN (subquery)``, "exists" when
+    every one is ``[NOT] EXISTS``, else None. Read from the unoptimized plan's text, the only
+    place DataFusion 55 still tells them apart (its display prints ``IN (<subquery>)``,
+    ``EXISTS (<subquery>)``, ``= ANY (<subquery>)``); a mix gives None and the cautious rule."""
+    if unoptimized is None:
+        return None
+    text = unoptimized.display_indent()
+    exists = text.count("EXISTS (<subquery>)")
+    ins = text.count(" IN (<subquery>)")
+    others = text.count("ANY (<subquery>)") + text.count("ALL (<subquery>)")
+    if ins and not exists and not others:
+        return "in"
+    if exists and not ins and not others:
+        return "exists"
+    return None
 
 
 def _mark_join_null_aware(t: _Translator, mark: str, unknowable: bool) -> bool:

@@ -1,0 +1,22 @@
+# Two user-facing targets: `make tpch` (the main job) and `make test`. Both first set up .venv.
+.PHONY: tpch test
+
+VENV := .venv
+# python3.11 when installed, else python3 (the project needs Python >= 3.11)
+PYTHON := $(shell command -v python3.11 2>/dev/null || command -v python3)
+
+tpch: $(VENV)/.installed
+	$(VENV)/bin/gpu-exec tpch --sf 0.1
+
+test: $(VENV)/.installed
+	$(VENV)/bin/python -m pytest
+
+# The shared setup: create the virtualenv if missing, install the project with its dev extra.
+# Re-run when pyproject.toml changes.
+$(VENV)/.installed: pyproject.toml | $(VENV)/bin/python
+	$(VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(VENV)/bin/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
