@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 __all__ = ["join", "cross_join"]
 
 _BOOL = pa.bool_()
-_NULL_INDEX = Literal(None, pa.int64())
+_MAPS_SCHEMA = pa.schema([("l", pa.int64()), ("r", pa.int64())])
 
 # Join types computed by swapping the sides and running the mirrored left-hand type.
 _MIRRORED = {
@@ -67,7 +67,7 @@ def _candidate_pairs(node: Join, left: Table, right: Table, ctx: ExecutionContex
         lmap, rmap = k.join(lk, rk, "inner", node.nulls_equal)
         return lmap, rmap
     pairs = k.cross_join(_iota(k.num_rows(left), ctx), _iota(k.num_rows(right), ctx),
-                         pa.schema([pa.field("l", pa.int64()), pa.field("r", pa.int64())]))
+                         _MAPS_SCHEMA)
     return k.column(pairs, 0), k.column(pairs, 1)
 
 
@@ -78,8 +78,9 @@ def _matched_pairs(node: Join, left: Table, right: Table, ctx: ExecutionContext)
     joined = _hstack(k.gather(left, lmap), k.gather(right, rmap), node.left.schema, node.right.schema, ctx)
     if node.filter is not None:
         mask = evaluate_column(node.filter, joined, ctx)
+        maps = k.make_table([lmap, rmap], _MAPS_SCHEMA, k.num_rows(joined))
         joined = k.filter(joined, mask)
-        maps = k.filter(k.make_table([lmap, rmap], pa.schema([("l", pa.int64()), ("r", pa.int64())]), k.num_rows(mask)), mask)
+        maps = k.filter(maps, mask)
         lmap, rmap = k.column(maps, 0), k.column(maps, 1)
     return joined, lmap, rmap
 
