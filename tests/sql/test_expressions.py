@@ -8,7 +8,7 @@ import pytest
 QUERIES = [
     "select id, id + k, id - k, id * k, id / 2, id % 3, -id from t",
     "select id, x * 2, x / 3, x + k, d + d, d - d, d * d, d / 3, d * 1.5 from t",
-    "select id, d / (d + 100), cast(d as int), cast(x as bigint), cast(id as decimal(10, 2)) from t",
+    "select id, d / (d + 100), cast(d as int), cast(x as bigint), cast(id as decimal(10, 2)) as idd from t",
     "select id, b and k > 1, b or k > 1, not b, b is null, b is not true from t",
     "select id, k between 2 and 3, k not between 2 and 3, k in (1, 4), k not in (1, 4), k in (1, null) from t",
     "select id from t where s like 'a%' or s like '%an%' or s not like '_e%'",

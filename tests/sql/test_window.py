@@ -15,7 +15,7 @@ QUERIES = [
     "select id, k, sum(x) over (order by k) from t",
     "select id, count(*) over (partition by b) from t",
     "select id, avg(d) over (partition by k), min(s) over (partition by k), max(x) over () from t",
-    "select id, sum(w) over (order by w rows between unbounded preceding and current row) from u",
+    "select k, sum(w) over (order by w rows between unbounded preceding and current row) from u",
 ]
 
 
