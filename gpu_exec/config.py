@@ -18,11 +18,13 @@ ENV_PREFIX = "GPU_EXEC__"
 class Config:
     """``device``: "auto" | "cpu" | "gpu". ``partitions``: parallel partitions per stage (default:
     the number of CPU cores). ``fallback``: what happens when an operator must leave the GPU:
-    "warn" | "raise" | "silent"."""
+    "warn" | "raise" | "silent". ``broadcast_rows``: a join side estimated at most this many rows is
+    broadcast to every partition of the other side instead of both being repartitioned (0: never)."""
 
     device: str = "auto"
     partitions: int = 0
     fallback: str = "warn"
+    broadcast_rows: int = 500_000
 
     @classmethod
     def build(cls, **overrides: Any) -> Config:
@@ -47,6 +49,8 @@ class Config:
     def _validated(self) -> Config:
         if self.fallback not in ("warn", "raise", "silent"):
             raise GpuExecError(f"fallback must be 'warn', 'raise' or 'silent', not {self.fallback!r}")
+        if not isinstance(self.broadcast_rows, int) or self.broadcast_rows < 0:
+            raise GpuExecError(f"broadcast_rows must be a non-negative integer, not {self.broadcast_rows!r}")
         if not isinstance(self.partitions, int) or self.partitions < 0:
             raise GpuExecError(f"partitions must be a positive integer, not {self.partitions!r}")
         if self.partitions == 0:

@@ -39,6 +39,7 @@ class ExecutionContext:
 
     kernels: Kernels
     partitions: int
+    broadcast_rows: int = 0
     subquery_values: dict[ScalarSubquery, Literal] = field(default_factory=dict)
     metrics: dict[str, OperatorMetrics] = field(default_factory=lambda: defaultdict(OperatorMetrics))
     _pool: ThreadPoolExecutor | None = field(default=None, repr=False)

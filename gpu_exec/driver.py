@@ -32,7 +32,7 @@ def collect_subqueries(plan: ir.PlanNode) -> list[ScalarSubquery]:
 
 
 def _subquery_value(subquery: ScalarSubquery, ctx: ExecutionContext) -> Literal:
-    result = run_plan(plan_physical(subquery.plan, ctx.partitions), ctx)
+    result = run_plan(plan_physical(subquery.plan, ctx.partitions, ctx.broadcast_rows), ctx)
     if result.num_rows > 1:
         raise ExecutionError(f"a scalar subquery returned {result.num_rows} rows; it must return at most one")
     value = result.column(0)[0].as_py() if result.num_rows == 1 else None

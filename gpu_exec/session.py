@@ -29,7 +29,12 @@ _VIEW_DDL = re.compile(r"DDL not supported: (CreateView|DropView)")
 _TABLE_NOT_FOUND = re.compile(r"table '(?:[^']*\.)?([^'.]+)' not found")
 
 
-def connect(device: str | None = None, partitions: int | None = None, fallback: str | None = None) -> Session:
+def connect(
+    device: str | None = None,
+    partitions: int | None = None,
+    fallback: str | None = None,
+    broadcast_rows: int | None = None,
+) -> Session:
     """Start an embedded gpu-exec session.
 
     Parameters
@@ -41,10 +46,15 @@ def connect(device: str | None = None, partitions: int | None = None, fallback: 
         Parallel partitions per stage; default the number of CPU cores.
     fallback
         "warn" (default), "raise" or "silent": what happens when an operator must leave the GPU.
+    broadcast_rows
+        Join sides estimated at most this many rows (default 500,000) are broadcast rather than
+        repartitioned; 0 always repartitions both sides.
 
     Each argument left as None takes its ``GPU_EXEC__<NAME>`` environment variable, then the default.
     """
-    return Session(Config.build(device=device, partitions=partitions, fallback=fallback))
+    return Session(
+        Config.build(device=device, partitions=partitions, fallback=fallback, broadcast_rows=broadcast_rows)
+    )
 
 
 def _clean_datafusion_message(exc: BaseException) -> str:
@@ -145,7 +155,9 @@ class DataFrame:
     def __init__(self, session: Session, logical_plan: PlanNode) -> None:
         self._session = session
         self.logical_plan = logical_plan
-        self.physical_plan = plan_physical(logical_plan, session.config.partitions)
+        self.physical_plan = plan_physical(
+            logical_plan, session.config.partitions, broadcast_rows=session.config.broadcast_rows
+        )
         self.metrics: dict[str, OperatorMetrics] = {}
 
     @property
@@ -156,7 +168,10 @@ class DataFrame:
         """Run the query and return all its rows."""
         from gpu_exec.driver import run_plan
 
-        ctx = ExecutionContext(kernels=self._session.kernels, partitions=self._session.config.partitions)
+        config = self._session.config
+        ctx = ExecutionContext(
+            kernels=self._session.kernels, partitions=config.partitions, broadcast_rows=config.broadcast_rows
+        )
         try:
             result = run_plan(self.physical_plan, ctx)
         finally:

@@ -3,7 +3,9 @@
 A pure function of the logical plan and the target partition count. Rules (DESIGN.md,
 "Distributed execution"):
 
-- equi joins: both sides hash-repartitioned on their keys; a null-aware anti/mark join
+- equi joins: a side estimated (from Parquet metadata) at most ``broadcast_rows`` rows is broadcast
+  when the join type allows it, and the other side stays where it is; otherwise both sides are
+  hash-repartitioned on their keys; a null-aware anti/mark join
   (``NOT IN (subquery)``) and a join without keys see the whole right side (broadcast), and outer
   joins that must report unmatched right rows without keys run in one partition;
 - grouped aggregates: partial aggregate per partition → hash exchange on the keys → final
@@ -17,15 +19,22 @@ A pure function of the logical plan and the target partition count. Rules (DESIG
 from __future__ import annotations
 
 import dataclasses
-from functools import singledispatch
+import os
+from functools import lru_cache, singledispatch
 
 import pyarrow as pa
 
+from planner.catalog import parquet_fragments
 from planner.expr import AggregateCall, AggregateFunction, ColumnRef
 from planner.ir import (
     Aggregate,
     AggregateMode,
     CrossJoin,
+    EmptyRelation,
+    Filter,
+    TableScan,
+    TableSource,
+    Values,
     Exchange,
     ExchangeKind,
     Join,
@@ -36,15 +45,82 @@ from planner.ir import (
     Window,
 )
 
-__all__ = ["plan_physical", "partial_state_fields", "avg_sum_type"]
+__all__ = ["plan_physical", "partial_state_fields", "avg_sum_type", "estimate_rows", "DEFAULT_BROADCAST_ROWS"]
 
 
-def plan_physical(node: PlanNode, partitions: int) -> PlanNode:
-    """The distributed form of ``node`` for ``partitions`` parallel partitions."""
+DEFAULT_BROADCAST_ROWS = 500_000
+
+
+def plan_physical(node: PlanNode, partitions: int, broadcast_rows: int = DEFAULT_BROADCAST_ROWS) -> PlanNode:
+    """The distributed form of ``node`` for ``partitions`` parallel partitions; join sides
+    estimated at most ``broadcast_rows`` rows are broadcast instead of repartitioned."""
     if partitions < 1:
         raise ValueError(f"partitions must be >= 1, got {partitions}")
-    children = tuple(plan_physical(c, partitions) for c in node.children())
-    return _distribute(node.with_children(children) if children else node, partitions)
+    children = tuple(plan_physical(c, partitions, broadcast_rows) for c in node.children())
+    node = node.with_children(children) if children else node
+    if isinstance(node, Join) and partitions > 1:
+        broadcast = _broadcast_side(node, broadcast_rows)
+        if broadcast == "right":
+            return dataclasses.replace(node, right=_broadcast(node.right, partitions))
+        if broadcast == "left":
+            return dataclasses.replace(node, left=_broadcast(node.left, partitions))
+    return _distribute(node, partitions)
+
+
+# Join types whose output needs every row of the left (right) side only once: that side must stay
+# partitioned, so only the other side may be broadcast.
+_RIGHT_MAY_BROADCAST = {JoinType.INNER, JoinType.LEFT, JoinType.LEFT_SEMI, JoinType.LEFT_ANTI, JoinType.LEFT_MARK}
+_LEFT_MAY_BROADCAST = {JoinType.INNER, JoinType.RIGHT, JoinType.RIGHT_SEMI, JoinType.RIGHT_ANTI}
+
+
+def _broadcast_side(node: Join, broadcast_rows: int) -> str | None:
+    """"left" / "right" when that side is small enough to broadcast and the join type allows it."""
+    if not node.left_keys or node.null_aware:
+        return None  # handled by _distribute (the right side is broadcast anyway)
+    left, right = estimate_rows(node.left), estimate_rows(node.right)
+    candidates = []
+    if node.how in _RIGHT_MAY_BROADCAST and right <= broadcast_rows:
+        candidates.append((right, "right"))
+    if node.how in _LEFT_MAY_BROADCAST and left <= broadcast_rows:
+        candidates.append((left, "left"))
+    return min(candidates)[1] if candidates else None
+
+
+@lru_cache(maxsize=256)
+def _source_rows(source: TableSource) -> int:
+    if source.format == "parquet":
+        return sum(f.num_rows for f in parquet_fragments(source))
+    return sum(os.path.getsize(p) for p in source.paths) // 64  # CSV: about 64 bytes a row
+
+
+def estimate_rows(node: PlanNode) -> float:
+    """A rough upper estimate of ``node``'s output rows, from Parquet footers (no data read)."""
+    if isinstance(node, TableScan):
+        rows = float(_source_rows(node.source))
+        return min(rows, node.fetch) if node.fetch is not None else rows
+    if isinstance(node, (Values,)):
+        return float(len(node.rows))
+    if isinstance(node, EmptyRelation):
+        return 1.0
+    inputs = [estimate_rows(c) for c in node.children()]
+    if isinstance(node, Filter):
+        return inputs[0] * FILTER_SELECTIVITY
+    if isinstance(node, Join):
+        if node.how in (JoinType.INNER, JoinType.FULL):
+            return max(inputs)
+        return inputs[1] if node.how in (JoinType.RIGHT, JoinType.RIGHT_SEMI, JoinType.RIGHT_ANTI) else inputs[0]
+    if isinstance(node, CrossJoin):
+        return inputs[0] * inputs[1]
+    if isinstance(node, (Limit, Sort)) and node.fetch is not None:
+        return min(inputs[0], float(node.fetch))
+    if isinstance(node, Aggregate) and not node.group_by:
+        return 1.0
+    return sum(inputs)
+
+
+# Assumed fraction of rows a filter keeps. Deliberately high: a wrong "small" costs a broadcast of
+# a big table to every partition, a wrong "big" only a hash exchange.
+FILTER_SELECTIVITY = 0.5
 
 
 def _hash(node: PlanNode, keys: tuple, partitions: int) -> Exchange:

@@ -99,12 +99,13 @@ def sample_tables(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     return {"items": str(parquet), "items_csv": str(csv)}
 
 
-def connect_for_tests(partitions: int = DEFAULT_PARTITIONS, tables: Tables | None = None) -> object:
-    """A gpu-exec session as the differential tests use it: TEST_DEVICE, fallback="raise"."""
+def connect_for_tests(partitions: int = DEFAULT_PARTITIONS, tables: Tables | None = None, **options: object) -> object:
+    """A gpu-exec session as the differential tests use it: TEST_DEVICE, fallback="raise";
+    ``options`` are further ``connect`` arguments (e.g. ``broadcast_rows=0``)."""
     import gpu_exec
     from gpu_exec.sql_scripts import register_tables
 
-    session = gpu_exec.connect(device=TEST_DEVICE, partitions=partitions, fallback="raise")
+    session = gpu_exec.connect(device=TEST_DEVICE, partitions=partitions, fallback="raise", **options)
     if tables:
         register_tables(session, tables)
     return session
@@ -117,6 +118,7 @@ def assert_matches_datafusion(
     partitions: int = DEFAULT_PARTITIONS,
     ordered: bool | None = None,
     session: object | None = None,
+    **connect_options: object,
 ) -> pa.Table:
     """Run ``sql`` on gpu-exec and on DataFusion over the same files; fail on any difference.
 
@@ -134,6 +136,8 @@ def assert_matches_datafusion(
     session
         An open gpu-exec session with ``tables`` already registered, to reuse it across tests;
         default a new ``connect(device=TEST_DEVICE, partitions=partitions, fallback="raise")``.
+    connect_options
+        Further ``gpu_exec.connect`` arguments for that new session (e.g. ``broadcast_rows=0``).
 
     Returns
     -------
@@ -149,7 +153,7 @@ def assert_matches_datafusion(
         ordered = query_is_ordered(last_query(sql))
     expected = run_on_datafusion(datafusion_context(tables), sql).table
     if session is None:
-        own = connect_for_tests(partitions, tables)
+        own = connect_for_tests(partitions, tables, **connect_options)
         try:
             actual = run_on_gpu_exec(own, sql).table
         finally:

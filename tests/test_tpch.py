@@ -1,5 +1,5 @@
-"""The 22 TPC-H queries: at SF 0.1 against DataFusion (partitions 1 and 4), at SF1 against the
-official answers (slow)."""
+"""The 22 TPC-H queries: at SF 0.1 against DataFusion (1 and 4 partitions, with and without
+broadcast joins), at SF1 against the official answers (slow)."""
 
 from __future__ import annotations
 
@@ -15,14 +15,21 @@ def _query_id(number: int) -> str:
     return f"q{number:02d}"
 
 
-@pytest.fixture(scope="module", params=[1, 4], ids=lambda p: f"partitions={p}")
+LAYOUTS = {
+    "partitions=1": {"partitions": 1},
+    "partitions=4": {"partitions": 4},  # small join sides broadcast
+    "partitions=4-hash-joins": {"partitions": 4, "broadcast_rows": 0},  # every join repartitioned
+}
+
+
+@pytest.fixture(scope="module", params=list(LAYOUTS))
 def tpch_session(
     request: pytest.FixtureRequest,
     tpch_data: dict[str, str],
     connect_for_tests: Callable[..., object],
 ) -> Iterator[object]:
-    """One session per partition count, shared by the 22 queries (q15 drops its view again)."""
-    session = connect_for_tests(request.param, tpch_data)
+    """One session per layout, shared by the 22 queries (q15 drops its view again)."""
+    session = connect_for_tests(tables=tpch_data, **LAYOUTS[request.param])
     yield session
     session.close()  # type: ignore[attr-defined]
 

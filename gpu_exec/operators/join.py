@@ -180,11 +180,15 @@ def _swap(node: Join) -> Join:
 
 
 def _pairwise(left_parts: list[Table], right_parts: list[Table]) -> list[tuple[Table, Table]]:
-    if len(right_parts) == 1 and len(left_parts) > 1:  # broadcast right side
+    """Partition pairs to join: co-partitioned sides pair up; a broadcast side (one partition, as
+    the physical planner made it) meets every partition of the other side."""
+    if len(left_parts) == len(right_parts):
+        return list(zip(left_parts, right_parts))
+    if len(right_parts) == 1:
         return [(lp, right_parts[0]) for lp in left_parts]
-    if len(left_parts) != len(right_parts):
-        raise AssertionError(f"join inputs are not co-partitioned: {len(left_parts)} vs {len(right_parts)}")
-    return list(zip(left_parts, right_parts))
+    if len(left_parts) == 1:
+        return [(left_parts[0], rp) for rp in right_parts]
+    raise AssertionError(f"join inputs are not co-partitioned: {len(left_parts)} vs {len(right_parts)}")
 
 
 def join(node: Join, left_parts: list[Table], right_parts: list[Table], ctx: ExecutionContext) -> list[Table]:

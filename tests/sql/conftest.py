@@ -51,3 +51,17 @@ def small_tables(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
         pq.write_table(table, path, row_group_size=3)
         paths[name] = str(path)
     return paths
+
+
+LAYOUTS = {
+    "1-partition": {"partitions": 1},
+    "3-partitions": {"partitions": 3},
+    "3-partitions-hash-joins": {"partitions": 3, "broadcast_rows": 0},
+}
+
+
+@pytest.fixture(params=list(LAYOUTS), ids=list(LAYOUTS))
+def layout(request: pytest.FixtureRequest) -> dict[str, int]:
+    """How the session partitions work: one partition; several (small join sides broadcast, as
+    every side here is small); several with every join repartitioned on its keys."""
+    return LAYOUTS[request.param]

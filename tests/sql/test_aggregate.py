@@ -23,7 +23,6 @@ QUERIES = [
 ]
 
 
-@pytest.mark.parametrize("partitions", [1, 4])
 @pytest.mark.parametrize("sql", QUERIES)
-def test_aggregate_matches_datafusion(sql: str, partitions: int, small_tables: dict[str, str], assert_matches_datafusion) -> None:
-    assert_matches_datafusion(sql, small_tables, partitions=partitions)
+def test_aggregate_matches_datafusion(sql: str, layout: dict[str, int], small_tables: dict[str, str], assert_matches_datafusion) -> None:
+    assert_matches_datafusion(sql, small_tables, **layout)

@@ -5,8 +5,6 @@ from __future__ import annotations
 import pytest
 
 
-PARTITIONS = [1, 3]
-
 JOINS = [
     "select t.id, u.v from t join u on t.k = u.k",
     "select t.id, u.v from t left join u on t.k = u.k",
@@ -31,18 +29,17 @@ JOINS = [
 ]
 
 
-@pytest.mark.parametrize("partitions", PARTITIONS)
 @pytest.mark.parametrize("sql", JOINS)
-def test_join_matches_datafusion(sql: str, partitions: int, small_tables: dict[str, str], assert_matches_datafusion) -> None:
-    assert_matches_datafusion(sql, small_tables, partitions=partitions)
+def test_join_matches_datafusion(sql: str, layout: dict[str, int], small_tables: dict[str, str], assert_matches_datafusion) -> None:
+    assert_matches_datafusion(sql, small_tables, **layout)
 
 
 @pytest.fixture
 def ids(small_tables: dict[str, str], connect_for_tests):
     """Sorted first column of a query's result on gpu-exec, at a given partition count."""
 
-    def run(sql: str, partitions: int) -> list[int]:
-        session = connect_for_tests(partitions, small_tables)
+    def run(sql: str, layout: dict[str, int]) -> list[int]:
+        session = connect_for_tests(tables=small_tables, **layout)
         try:
             return sorted(session.sql(sql).to_arrow().column(0).to_pylist())
         finally:
@@ -51,20 +48,18 @@ def ids(small_tables: dict[str, str], connect_for_tests):
     return run
 
 
-@pytest.mark.parametrize("partitions", PARTITIONS)
-def test_not_in_plain_conjunct(partitions: int, ids) -> None:
+def test_not_in_plain_conjunct(layout: dict[str, int], ids) -> None:
     # Standard SQL: a NULL left key is unknown → dropped; no NULL on the right side.
-    assert ids("select id from t where k not in (select k from nn)", partitions) == [3, 4, 8]
+    assert ids("select id from t where k not in (select k from nn)", layout) == [3, 4, 8]
     # A NULL in the subquery makes NOT IN never true.
-    assert ids("select id from t where k not in (select k from wn)", partitions) == []
+    assert ids("select id from t where k not in (select k from wn)", layout) == []
     # An empty subquery makes NOT IN true for every row, NULL keys included.
-    assert ids("select id from t where k not in (select k from e)", partitions) == list(range(1, 9))
+    assert ids("select id from t where k not in (select k from e)", layout) == list(range(1, 9))
 
 
-@pytest.mark.parametrize("partitions", PARTITIONS)
-def test_not_in_inside_or_follows_the_standard(partitions: int, ids) -> None:
+def test_not_in_inside_or_follows_the_standard(layout: dict[str, int], ids) -> None:
     # DataFusion 55 gets this wrong (apache/datafusion#8241): the standard answer is asserted.
     # k NOT IN (1, NULL) is FALSE for k = 1 and NULL otherwise, so only "id > 6" selects rows.
-    assert ids("select id from t where k not in (select k from wn) or id > 6", partitions) == [7, 8]
+    assert ids("select id from t where k not in (select k from wn) or id > 6", layout) == [7, 8]
     # Without NULLs in the subquery: true for k not in {1,3,9} and k not NULL, or id > 6.
-    assert ids("select id from t where k not in (select k from nn) or id > 6", partitions) == [3, 4, 7, 8]
+    assert ids("select id from t where k not in (select k from nn) or id > 6", layout) == [3, 4, 7, 8]
