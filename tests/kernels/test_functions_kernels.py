@@ -1,0 +1,359 @@
+"""if_else, is_in, like and every scalar function of planner.expr.SCALAR_FUNCTIONS, against
+DataFusion (CASE, IN, LIKE/ILIKE and the same function calls)."""
+
+from __future__ import annotations
+
+import datetime
+from decimal import Decimal
+from typing import Any
+
+import pyarrow as pa
+import pytest
+
+from planner.errors import ExecutionError
+from planner.expr import SCALAR_FUNCTIONS, Literal
+
+I64 = pa.int64()
+STR = pa.string()
+
+
+def _col(io: Any, t: pa.Table, name: str) -> Any:
+    return io.column(t.column(name).combine_chunks())
+
+
+def _args(io: Any, t: pa.Table, args: list[str | Literal]) -> list[Any]:
+    return [a if isinstance(a, Literal) else _col(io, t, a) for a in args]
+
+
+# ---- if_else --------------------------------------------------------------------------------
+
+COND = pa.table(
+    {
+        "c": pa.array([True, False, None, True, None]),
+        "a": pa.array([1, 2, 3, None, 5], I64),
+        "b": pa.array([10, None, 30, 40, 50], I64),
+        "d": pa.array(
+            [Decimal("1.5"), None, Decimal("-2"), Decimal("0"), Decimal("9.99")], pa.decimal128(10, 2)
+        ),
+    }
+)
+
+
+def test_if_else_null_condition_takes_otherwise(kernels: Any, io: Any, oracle: Any) -> None:
+    expected, dtype = oracle.eval("CASE WHEN c THEN a ELSE b END", COND)
+    out = kernels.if_else(_col(io, COND, "c"), _col(io, COND, "a"), _col(io, COND, "b"), dtype, 5)
+    assert io.values(out, dtype) == expected == [1, None, 30, None, 50]
+
+
+def test_if_else_with_literal_branches(kernels: Any, io: Any, oracle: Any) -> None:
+    expected, dtype = oracle.eval("CASE WHEN c THEN d ELSE CAST(0.5 AS DECIMAL(10, 2)) END", COND)
+    out = kernels.if_else(
+        _col(io, COND, "c"), _col(io, COND, "d"), Literal(Decimal("0.5"), pa.decimal128(10, 2)), dtype, 5
+    )
+    assert io.values(out, dtype) == expected
+    expected, dtype = oracle.eval("CASE WHEN c THEN 'yes' END", COND)
+    out = kernels.if_else(_col(io, COND, "c"), Literal("yes", STR), Literal(None, STR), dtype, 5)
+    assert io.values(out, dtype) == expected == ["yes", None, None, "yes", None]
+
+
+# ---- is_in ------------------------------------------------------------------------------------
+
+IN_TABLE = pa.table(
+    {
+        "i": pa.array([1, 3, None, 2], I64),
+        "s": pa.array(["a", "z", None, "é"]),
+        "d": pa.array([Decimal("1.10"), Decimal("2"), None, Decimal("3.33")], pa.decimal128(10, 2)),
+        "f": pa.array([float("nan"), 1.0, None, 2.0]),
+    }
+)
+
+
+@pytest.mark.parametrize(
+    ("col", "values", "sql_values"),
+    [
+        ("i", [Literal(1, I64), Literal(2, I64)], "1, 2"),
+        ("i", [Literal(1, I64), Literal(None, I64)], "1, NULL"),
+        ("i", [Literal(None, I64)], "NULL"),
+        ("s", [Literal("a", STR), Literal("é", STR)], "'a', 'é'"),
+        ("s", [Literal("a", STR), Literal(None, STR)], "'a', NULL"),
+        (
+            "d",
+            [Literal(Decimal("1.1"), pa.decimal128(10, 2)), Literal(Decimal("3.33"), pa.decimal128(10, 2))],
+            "CAST(1.1 AS DECIMAL(10, 2)), CAST(3.33 AS DECIMAL(10, 2))",
+        ),
+        (
+            "f",
+            [Literal(float("nan"), pa.float64()), Literal(2.0, pa.float64())],
+            "CAST('NaN' AS DOUBLE), 2.0",
+        ),
+    ],
+    ids=str,
+)
+def test_is_in_follows_sql_null_rules(
+    kernels: Any, io: Any, oracle: Any, col: str, values: list[Literal], sql_values: str
+) -> None:
+    for negated in (False, True):
+        sql = f"{col} {'NOT ' if negated else ''}IN ({sql_values})"
+        expected, _ = oracle.eval(sql, IN_TABLE)
+        found = kernels.is_in(_col(io, IN_TABLE, col), values)
+        out = io.values(found, pa.bool_())
+        if negated:
+            out = [None if v is None else not v for v in out]
+        assert out == expected, sql
+
+
+# ---- like -------------------------------------------------------------------------------------
+
+LIKE_TABLE = pa.table(
+    {
+        "s": pa.array(
+            [
+                "a%c",
+                "abc",
+                "a\\c",
+                None,
+                "ab\\",
+                "äb",
+                "ÄB",
+                "PROMO BRUSHED",
+                "xPROMO",
+                "",
+                "a\nc",
+                "forest green",
+                "special requests and more requests",
+                "a_c",
+                "%",
+                "a.c",
+                "f(x) = [y]*2",
+                "forest  green",
+            ]
+        )
+    }
+)
+
+LIKE_PATTERNS = [
+    "a\\%%",
+    "a_c",
+    "a\\\\c",
+    "a\\c",
+    "ab\\",
+    "A%",
+    "ä%",
+    "PROMO%",
+    "%green",
+    "%special%requests%",
+    "%",
+    "",
+    "_",
+    "a%",
+    "%c",
+    "%a%",
+    "a\\_c",
+    "abc",
+    "a.c",
+    "forest _reen",
+    "%(x)%[y]*_",
+    "f(x)%",
+    "%%c",
+    "_%_",
+]
+
+
+@pytest.mark.parametrize("pattern", LIKE_PATTERNS)
+@pytest.mark.parametrize("case_insensitive", [False, True], ids=["like", "ilike"])
+def test_like_matches_datafusion(
+    kernels: Any, io: Any, oracle: Any, pattern: str, case_insensitive: bool
+) -> None:
+    # Backslash is the default escape; a trailing backslash is literal; % and _ match newlines.
+    quoted = pattern.replace("'", "''")
+    sql = f"s {'ILIKE' if case_insensitive else 'LIKE'} '{quoted}'"
+    expected, _ = oracle.eval(sql, LIKE_TABLE)
+    out = io.values(kernels.like(_col(io, LIKE_TABLE, "s"), pattern, None, case_insensitive), pa.bool_())
+    assert out == expected, f"{sql}: {list(zip(LIKE_TABLE['s'].to_pylist(), out, expected))}"
+
+
+def test_like_with_another_escape_character(kernels: Any, io: Any) -> None:
+    # DataFusion 55 refuses ESCAPE other than backslash; the kernel takes any (the SQL standard).
+    out = kernels.like(_col(io, LIKE_TABLE, "s"), "a!%%", "!", False)
+    assert [s for s, m in zip(LIKE_TABLE["s"].to_pylist(), io.values(out, pa.bool_())) if m] == ["a%c"]
+    out = kernels.like(_col(io, LIKE_TABLE, "s"), "a\\%", "!", False)  # backslash is ordinary here
+    assert [s for s, m in zip(LIKE_TABLE["s"].to_pylist(), io.values(out, pa.bool_())) if m] == ["a\\c"]
+
+
+# ---- scalar functions -------------------------------------------------------------------------
+
+FN = pa.table(
+    {
+        "s": pa.array(["hello", " \t ab  ", None, "héllo", "", "straße", "ÄB Σσ", "xxaxx"]),
+        "sub": pa.array(["l", "b", "x", "l", "", "ß", "σ", "a"]),
+        "n": pa.array([2, -1, 3, 0, 1, None, 4, 10], I64),
+        "len": pa.array([2, 0, 3, 4, None, 5, 1, 10], I64),
+        "i": pa.array([-15, 7, None, 25, -25, 0, 15, 5], pa.int32()),
+        "f": pa.array([2.25, -2.25, 0.285, 1.005, None, 25.0, -0.5, 2.5]),
+        "f32": pa.array([2.5, -2.5, 0.125, None, 1.5, 3.0, -0.0, 7.25], pa.float32()),
+        "d": pa.array(
+            [
+                Decimal("-2.345"),
+                Decimal("2.355"),
+                Decimal("15"),
+                None,
+                Decimal("-1.55"),
+                Decimal("0.5"),
+                Decimal("-0.5"),
+                Decimal("999.999"),
+            ],
+            pa.decimal128(10, 3),
+        ),
+        "day": pa.array(
+            [
+                datetime.date(2020, 5, 17),
+                datetime.date(2020, 3, 1),
+                datetime.date(2020, 1, 1),
+                None,
+                datetime.date(2021, 1, 3),
+                datetime.date(1969, 12, 31),
+                datetime.date(2024, 12, 30),
+                datetime.date(2020, 12, 31),
+            ]
+        ),
+        "ts": pa.array(
+            [
+                datetime.datetime(2020, 5, 17, 13, 14, 15, 750000),
+                None,
+                datetime.datetime(1969, 12, 31, 23, 59, 59),
+                datetime.datetime(2020, 1, 1),
+                datetime.datetime(2021, 1, 3, 1),
+                datetime.datetime(2020, 2, 29, 12),
+                datetime.datetime(2024, 12, 30, 6),
+                datetime.datetime(2000, 1, 1),
+            ],
+            pa.timestamp("ns"),
+        ),
+        "a": pa.array([1, None, None, 4, None, 6, 7, None], I64),
+        "b": pa.array([None, 2, None, 4, 5, None, 0, None], I64),
+    }
+)
+
+# (function, kernel args, the same call in SQL)
+FUNCTION_CASES: list[tuple[str, list[Any], str]] = (
+    [
+        ("substr", ["s", Literal(2, I64), Literal(3, I64)], "substr(s, 2, 3)"),
+        ("substr", ["s", Literal(0, I64), Literal(3, I64)], "substr(s, 0, 3)"),
+        ("substr", ["s", Literal(-1, I64), Literal(3, I64)], "substr(s, -1, 3)"),
+        ("substr", ["s", Literal(3, I64)], "substr(s, 3)"),
+        ("substr", ["s", Literal(-5, I64)], "substr(s, -5)"),
+        ("substr", ["s", Literal(10, I64), Literal(2, I64)], "substr(s, 10, 2)"),
+        ("substr", ["s", Literal(2, I64), Literal(0, I64)], "substr(s, 2, 0)"),
+        ("substr", ["s", "n", Literal(2, I64)], "substr(s, n, 2)"),
+        ("substr", ["s", Literal(-1, I64), "len"], "substr(s, -1, len)"),
+        ("upper", ["s"], "upper(s)"),
+        ("lower", ["s"], "lower(s)"),
+        ("character_length", ["s"], "character_length(s)"),
+        ("octet_length", ["s"], "octet_length(s)"),
+        ("trim", ["s"], "trim(s)"),
+        ("ltrim", ["s"], "ltrim(s)"),
+        ("rtrim", ["s"], "rtrim(s)"),
+        ("trim", ["s", Literal("x ", STR)], "btrim(s, 'x ')"),
+        ("ltrim", ["s", Literal("hx", STR)], "ltrim(s, 'hx')"),
+        ("rtrim", ["s", "sub"], "rtrim(s, sub)"),
+        ("concat", ["s", Literal(None, STR), "sub"], "concat(s, NULL, sub)"),
+        (
+            "concat",
+            [Literal(None, STR), Literal(None, STR)],
+            "concat(CAST(NULL AS VARCHAR), CAST(NULL AS VARCHAR))",
+        ),
+        ("concat", ["s", Literal("!", STR)], "concat(s, '!')"),
+        ("starts_with", ["s", Literal("he", STR)], "starts_with(s, 'he')"),
+        ("ends_with", ["s", Literal("lo", STR)], "ends_with(s, 'lo')"),
+        ("starts_with", ["s", "sub"], "starts_with(s, sub)"),
+        ("strpos", ["s", Literal("l", STR)], "strpos(s, 'l')"),
+        ("strpos", ["s", Literal("", STR)], "strpos(s, '')"),
+        ("strpos", ["s", "sub"], "strpos(s, sub)"),
+        ("replace", ["s", Literal("l", STR), Literal("L", STR)], "replace(s, 'l', 'L')"),
+        ("replace", ["s", Literal("", STR), Literal("X", STR)], "replace(s, '', 'X')"),
+        ("replace", ["s", "sub", Literal("_", STR)], "replace(s, sub, '_')"),
+        ("abs", ["i"], "abs(i)"),
+        ("abs", ["f"], "abs(f)"),
+        ("abs", ["d"], "abs(d)"),
+        ("round", ["f"], "round(f)"),
+        ("round", ["f", Literal(1, I64)], "round(f, 1)"),
+        ("round", ["f", Literal(2, I64)], "round(f, 2)"),
+        ("round", ["f", Literal(-1, I64)], "round(f, -1)"),
+        ("round", ["f32"], "round(f32)"),
+        ("round", ["i"], "round(i)"),
+        ("round", ["i", Literal(-1, I64)], "round(i, -1)"),
+        ("round", ["d"], "round(d)"),
+        ("round", ["d", Literal(2, I64)], "round(d, 2)"),
+        ("round", ["d", Literal(-1, I64)], "round(d, -1)"),
+        ("round", ["d", Literal(5, I64)], "round(d, 5)"),
+        ("floor", ["f"], "floor(f)"),
+        ("ceil", ["f"], "ceil(f)"),
+        ("floor", ["i"], "floor(i)"),
+        ("floor", ["d"], "floor(d)"),
+        ("ceil", ["d"], "ceil(d)"),
+        ("coalesce", ["a", "b"], "coalesce(a, b)"),
+        ("coalesce", ["a", "b", Literal(-1, I64)], "coalesce(a, b, -1)"),
+        ("nullif", ["a", Literal(4, I64)], "nullif(a, 4)"),
+        ("nullif", ["b", "a"], "nullif(b, a)"),
+    ]
+    + [
+        ("date_part", [Literal(part, STR), col], f"date_part('{part}', {col})")
+        for part in ("year", "quarter", "month", "week", "day", "doy", "dow", "hour", "minute", "second")
+        for col in ("day", "ts")
+    ]
+    + [
+        ("date_trunc", [Literal(part, STR), col], f"date_trunc('{part}', {col})")
+        for part in ("year", "quarter", "month", "week", "day")
+        for col in ("day", "ts")
+    ]
+)
+
+
+@pytest.mark.parametrize(("name", "args", "sql"), FUNCTION_CASES, ids=[c[2] for c in FUNCTION_CASES])
+def test_scalar_function_matches_datafusion(
+    kernels: Any, io: Any, oracle: Any, values_match: Any, name: str, args: list[Any], sql: str
+) -> None:
+    expected, dtype = oracle.eval(sql, FN)
+    out = io.values(kernels.scalar_function(name, _args(io, FN, args), dtype, FN.num_rows), dtype)
+    assert values_match(out, expected), f"{sql}\n  actual:   {out}\n  expected: {expected}"
+
+
+def test_every_scalar_function_is_covered() -> None:
+    assert {case[0] for case in FUNCTION_CASES} == set(SCALAR_FUNCTIONS)
+
+
+def test_pinned_function_semantics(kernels: Any, io: Any) -> None:
+    """The traps, spelled out (each also checked against DataFusion above)."""
+
+    def call(name: str, args: list[Any], dtype: pa.DataType) -> list[Any]:
+        return io.values(kernels.scalar_function(name, args, dtype, 3), dtype)
+
+    words = io.column([" \tx ", "ß", None], STR)
+    assert call("trim", [words], STR) == ["\tx", "ß", None]  # spaces only
+    assert call("upper", [words], STR) == [" \tX ", "SS", None]  # full Unicode mapping
+    assert call("concat", [words, Literal(None, STR), Literal("!", STR)], STR) == [" \tx !", "ß!", "!"]
+    halves = io.column([2.5, -2.5, 0.5], pa.float64())
+    assert call("round", [halves], pa.float64()) == [3.0, -3.0, 1.0]  # half away from zero
+    days = io.column(
+        [datetime.date(2024, 6, 2), datetime.date(2024, 6, 3), datetime.date(2024, 6, 8)], pa.date32()
+    )
+    assert call("date_part", [Literal("dow", STR), days], pa.int32()) == [0, 1, 6]  # Sunday = 0
+    assert call("strpos", [io.column(["héllo", "abc", None], STR), Literal("l", STR)], pa.int32()) == [
+        3,
+        0,
+        None,
+    ]
+
+
+def test_substr_with_negative_length_raises(kernels: Any, io: Any, oracle: Any) -> None:
+    with pytest.raises(Exception, match="negative"):
+        oracle.eval("substr(s, 1, -1)", FN)
+    with pytest.raises(ExecutionError, match="negative"):
+        kernels.scalar_function(
+            "substr", [_col(io, FN, "s"), Literal(1, I64), Literal(-1, I64)], STR, FN.num_rows
+        )
+
+
+def test_abs_of_the_smallest_integer_raises(kernels: Any, io: Any) -> None:
+    with pytest.raises(ExecutionError):
+        kernels.scalar_function("abs", [io.column([-(2**63)], I64)], I64, 1)
