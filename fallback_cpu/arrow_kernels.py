@@ -715,12 +715,38 @@ def _float_arithmetic(op: BinaryOperator, a: pa.Array, b: pa.Array, t: pa.DataTy
         return _from_numpy(np.fmod(_numpy_values(a, 0.0), _numpy_values(b, 1.0)), valid, t)
 
 
+_ARROW_EXACT = {BinaryOperator.ADD: pc.add_checked, BinaryOperator.SUBTRACT: pc.subtract_checked,
+                BinaryOperator.MULTIPLY: pc.multiply_checked}
+
+
+def _exact_arrow_decimal(op: BinaryOperator, a: pa.Array, b: pa.Array, t: pa.DataType) -> pa.Array | None:
+    """Arrow's own kernel when it is exact for the planned type, else None.
+
+    Arrow's decimal + - * are exact, with result scale max(s1, s2) / s1 + s2 like DataFusion's;
+    when that scale is at most the planned one, widening to the planned type is exact too. This
+    skips the unscaled-integer path for the common case (TPC-H's price * (1 - discount)), which
+    is several times slower."""
+    kernel = _ARROW_EXACT.get(op)
+    if kernel is None or not (pa.types.is_decimal128(a.type) and pa.types.is_decimal128(b.type)):
+        return None
+    try:
+        result = kernel(a, b)
+        if result.type.scale > t.scale:
+            return None  # would need rounding: the exact path rounds half away from zero
+        return result if result.type == t else result.cast(t)  # safe cast: overflow raises
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return None  # precision beyond 38, or overflow: the exact path reports it properly
+
+
 def _decimal_arithmetic(op: BinaryOperator, a: pa.Array, b: pa.Array, t: pa.DataType) -> pa.Array:
     """Exact decimal arithmetic on unscaled integers, result of the planned type ``t``.
 
     DataFusion types: + - → scale max(s1, s2); * → s1 + s2; / → a planned scale F, the quotient
     truncated toward zero (10.00 / 3.00 = 3.333333 as decimal(16, 6)); % → max(s1, s2).
     """
+    fast = _exact_arrow_decimal(op, a, b, t)
+    if fast is not None:
+        return fast
     x, y = _Dec.of(a), _Dec.of(b)
     valid = x.valid & y.valid
     out_scale = t.scale
