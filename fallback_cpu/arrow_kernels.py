@@ -1271,7 +1271,10 @@ def _join_side(keys: pa.Table, prefix: str, nulls_equal: bool) -> tuple[pa.Table
 
 def _sum_input_type(t: pa.DataType) -> pa.DataType:
     """What SUM accumulates in: int64/uint64/float64/decimal128(38, s) (DataFusion's SUM of
-    decimal(p, s) is decimal(p + 10, s): never accumulate at the input's width)."""
+    decimal(p, s) is decimal(p + 10, s): never accumulate at the input's width). Arrow's hash_sum
+    of any decimal128 already accumulates in 128 bits and returns precision 38: no cast needed."""
+    if pa.types.is_decimal128(t):
+        return t
     if pa.types.is_decimal(t):
         return pa.decimal128(38, t.scale)
     if pa.types.is_unsigned_integer(t):
