@@ -8,7 +8,7 @@ from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable, Iterable, Iterator, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, TypeVar
 
 if TYPE_CHECKING:
     from gpu_exec.kernels import Kernels
@@ -42,6 +42,8 @@ class ExecutionContext:
     broadcast_rows: int = 0
     subquery_values: dict[ScalarSubquery, Literal] = field(default_factory=dict)
     metrics: dict[str, OperatorMetrics] = field(default_factory=lambda: defaultdict(OperatorMetrics))
+    # Scanned partitions by (table source, columns), reused by later scans of the same query.
+    scan_cache: dict[tuple[Any, ...], list[Any]] = field(default_factory=dict, repr=False)
     _pool: ThreadPoolExecutor | None = field(default=None, repr=False)
 
     def map(self, fn: Callable[[T], R], items: Iterable[T]) -> list[R]:

@@ -64,11 +64,17 @@ def _read_csv(node: TableScan, ctx: ExecutionContext) -> list[Table]:
 
 def scan(node: TableScan, ctx: ExecutionContext) -> list[Table]:
     k = ctx.kernels
-    if node.source.format == "csv":
-        partitions = _read_csv(node, ctx)
-    else:
-        groups = split_fragments(parquet_fragments(node.source), ctx.partitions)
-        partitions = ctx.map(lambda g: _read_parquet_group(node, g, ctx), groups) or [k.empty(node.schema)]
+    # A query may read the same columns of a table twice (TPC-H q21 reads lineitem three times):
+    # read once per query; tables are immutable, so sharing them is safe.
+    key = (node.source, node.columns)
+    partitions = ctx.scan_cache.get(key)
+    if partitions is None:
+        if node.source.format == "csv":
+            partitions = _read_csv(node, ctx)
+        else:
+            groups = split_fragments(parquet_fragments(node.source), ctx.partitions)
+            partitions = ctx.map(lambda g: _read_parquet_group(node, g, ctx), groups) or [k.empty(node.schema)]
+        ctx.scan_cache[key] = partitions
     if node.fetch is not None:
         partitions = [k.slice(t, 0, min(node.fetch, k.num_rows(t))) for t in partitions]
     return partitions
