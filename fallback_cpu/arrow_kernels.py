@@ -1360,6 +1360,9 @@ class ArrowKernels:
     def num_rows(self, table: pa.Table) -> int:
         return table.num_rows
 
+    def length(self, column: pa.Array | pa.ChunkedArray) -> int:
+        return len(column)
+
     def column(self, table: pa.Table, index: int) -> pa.Array:
         return _array(table.column(index))
 

@@ -56,6 +56,10 @@ class Kernels(Protocol):
 
     def num_rows(self, table: Table) -> int: ...
 
+    def length(self, column: Column) -> int:
+        """Number of values in ``column``."""
+        ...
+
     def column(self, table: Table, index: int) -> Column: ...
 
     def make_table(self, columns: Sequence[Column], schema: pa.Schema, num_rows: int) -> Table:

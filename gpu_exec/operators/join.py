@@ -14,7 +14,7 @@ import numpy as np
 import pyarrow as pa
 
 from gpu_exec.expressions import evaluate_column, evaluate_columns
-from planner.expr import BinaryOperator, ColumnRef, Expr, Literal, UnaryOperator, transform
+from planner.expr import BinaryOperator, ColumnRef, Expr, Literal, UnaryOperator, column_refs, transform
 from planner.ir import JoinType
 
 if TYPE_CHECKING:
@@ -71,18 +71,34 @@ def _candidate_pairs(node: Join, left: Table, right: Table, ctx: ExecutionContex
     return k.column(pairs, 0), k.column(pairs, 1)
 
 
-def _matched_pairs(node: Join, left: Table, right: Table, ctx: ExecutionContext) -> tuple[Table, Column, Column]:
-    """The joined rows of matching pairs that pass the residual filter, and their maps."""
+def _matched_pairs(node: Join, left: Table, right: Table, ctx: ExecutionContext) -> tuple[Column, Column]:
+    """Gather maps of the key-matching pairs that pass the residual filter."""
     k = ctx.kernels
     lmap, rmap = _candidate_pairs(node, left, right, ctx)
-    joined = _hstack(k.gather(left, lmap), k.gather(right, rmap), node.left.schema, node.right.schema, ctx)
-    if node.filter is not None:
-        mask = evaluate_column(node.filter, joined, ctx)
-        maps = k.make_table([lmap, rmap], _MAPS_SCHEMA, k.num_rows(joined))
-        joined = k.filter(joined, mask)
-        maps = k.filter(maps, mask)
-        lmap, rmap = k.column(maps, 0), k.column(maps, 1)
-    return joined, lmap, rmap
+    if node.filter is None:
+        return lmap, rmap
+    # Evaluate the filter over just the columns it reads: the candidate pairs can be many times
+    # the input rows (TPC-H q21), and most columns are not needed to decide which pairs match.
+    nl = len(node.left.schema)
+    fields = list(node.left.schema) + list(node.right.schema)
+    used = sorted(column_refs(node.filter))
+    position = {index: i for i, index in enumerate(used)}
+    compact_filter = transform(
+        node.filter, lambda e: dataclasses.replace(e, index=position[e.index]) if isinstance(e, ColumnRef) else e
+    )
+    n = k.length(lmap)
+    columns = [_gather_column(left, i, lmap, fields[i], ctx) if i < nl
+               else _gather_column(right, i - nl, rmap, fields[i], ctx) for i in used]
+    pairs = k.make_table(columns, pa.schema([fields[i] for i in used]), n)
+    mask = evaluate_column(compact_filter, pairs, ctx)
+    maps = k.filter(k.make_table([lmap, rmap], _MAPS_SCHEMA, n), mask)
+    return k.column(maps, 0), k.column(maps, 1)
+
+
+def _gather_column(table: Table, index: int, indices: Column, field: pa.Field, ctx: ExecutionContext) -> Column:
+    k = ctx.kernels
+    one = k.make_table([k.column(table, index)], pa.schema([field]), k.num_rows(table))
+    return k.column(k.gather(one, indices), 0)
 
 
 def _pad(rows: Table, schema: pa.Schema, other_schema: pa.Schema, rows_first: bool, ctx: ExecutionContext) -> Table:
@@ -140,7 +156,8 @@ def _join_partition(node: Join, left: Table, right: Table, ctx: ExecutionContext
                             _keys_table(node.right_keys, right, ctx, types), how.value, node.nulls_equal)
         return _hstack(k.gather(left, lmap), k.gather(right, rmap), node.left.schema, node.right.schema, ctx)
 
-    joined, lmap, rmap = _matched_pairs(node, left, right, ctx)
+    lmap, rmap = _matched_pairs(node, left, right, ctx)
+    joined = _hstack(k.gather(left, lmap), k.gather(right, rmap), node.left.schema, node.right.schema, ctx)
     if how is JoinType.INNER:
         return joined
     left_matched = k.index_mask(k.num_rows(left), lmap)
