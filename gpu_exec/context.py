@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 from collections import defaultdict
@@ -10,9 +11,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, TypeVar
 
+import pyarrow as pa
+
 if TYPE_CHECKING:
     from gpu_exec.kernels import Kernels
     from planner.expr import Literal, ScalarSubquery
+    from planner.ir import PlanNode
+    from planner.placement import Capabilities, Placement
 
 __all__ = ["ExecutionContext", "OperatorMetrics"]
 
@@ -40,11 +45,40 @@ class ExecutionContext:
     kernels: Kernels
     partitions: int
     broadcast_rows: int = 0
+    # Kernels by device ("cpu", and "gpu" on a GPU session) and the GPU's capability table (None
+    # on a CPU session): each operator runs on the kernels of the device it was placed on.
+    kernels_by_device: dict[str, Kernels] = field(default_factory=dict)
+    gpu_capabilities: Capabilities | None = None
+    placement: Placement | None = None
     subquery_values: dict[ScalarSubquery, Literal] = field(default_factory=dict)
     metrics: dict[str, OperatorMetrics] = field(default_factory=lambda: defaultdict(OperatorMetrics))
     # Scanned partitions by (table source, columns), reused by later scans of the same query.
     scan_cache: dict[tuple[Any, ...], list[Any]] = field(default_factory=dict, repr=False)
     _pool: ThreadPoolExecutor | None = field(default=None, repr=False)
+
+    def device_of(self, node: PlanNode) -> str:
+        return self.placement[node].device if self.placement is not None else self.kernels.name
+
+    def on_device(self, device: str) -> ExecutionContext:
+        """This context with the kernels of ``device`` (state shared: metrics, caches, pool)."""
+        if device == self.kernels.name:
+            return self
+        self._ensure_pool()
+        return dataclasses.replace(self, kernels=self.kernels_by_device[device])
+
+    def transfer(self, partitions: list[Any], schema: pa.Schema, source: str, target: str) -> list[Any]:
+        """Move partitions between devices (device ↔ host) where placement changes device."""
+        if source == target:
+            return partitions
+        src, dst = self.kernels_by_device[source], self.kernels_by_device[target]
+        with self.timed(f"Transfer({source}→{target})"):
+            return [dst.from_arrow(src.to_arrow(t, schema)) for t in partitions]
+
+    def _ensure_pool(self) -> ThreadPoolExecutor:
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=max(1, min(self.partitions, os.cpu_count() or 1)),
+                                            thread_name_prefix="gpu-exec-partition")
+        return self._pool
 
     def map(self, fn: Callable[[T], R], items: Iterable[T]) -> list[R]:
         """``fn`` over the partitions ``items``, in order; on threads when there are several
@@ -52,10 +86,7 @@ class ExecutionContext:
         work = list(items)
         if len(work) <= 1 or (os.cpu_count() or 1) == 1:
             return [fn(x) for x in work]
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(max_workers=min(self.partitions, os.cpu_count() or 1),
-                                            thread_name_prefix="gpu-exec-partition")
-        return list(self._pool.map(fn, work))
+        return list(self._ensure_pool().map(fn, work))
 
     def close(self) -> None:
         if self._pool is not None:

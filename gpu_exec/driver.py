@@ -12,6 +12,7 @@ from planner import ir
 from planner.errors import ExecutionError, GpuExecError
 from planner.expr import Expr, Literal, ScalarSubquery, SortKey, walk
 from planner.physical import plan_physical
+from planner.placement import place
 
 if TYPE_CHECKING:
     from gpu_exec.context import ExecutionContext
@@ -44,15 +45,25 @@ def run_plan(plan: ir.PlanNode, ctx: ExecutionContext) -> pa.Table:
     for subquery in collect_subqueries(plan):
         if subquery not in ctx.subquery_values:
             ctx.subquery_values[subquery] = _subquery_value(subquery, ctx)
-    k = ctx.kernels
-    partitions = execute(plan, ctx)
-    whole = partitions[0] if len(partitions) == 1 else k.concat(partitions, plan.schema)
-    return k.to_arrow(whole, plan.schema)
+    outer_placement = ctx.placement
+    ctx.placement = place(plan, ctx.gpu_capabilities)
+    try:
+        partitions = execute(plan, ctx)
+        k = ctx.on_device(ctx.device_of(plan)).kernels
+        whole = partitions[0] if len(partitions) == 1 else k.concat(partitions, plan.schema)
+        return k.to_arrow(whole, plan.schema)
+    finally:
+        ctx.placement = outer_placement
 
 
 def execute(node: ir.PlanNode, ctx: ExecutionContext) -> list[Table]:
-    """The output partitions of ``node``: children first, then the node's operator (timed)."""
-    inputs = [execute(child, ctx) for child in node.children()]
+    """The output partitions of ``node``: children first (moved to this node's device when they
+    were placed elsewhere), then the node's operator on its device's kernels (timed)."""
+    device = ctx.device_of(node)
+    inputs = [
+        ctx.transfer(execute(child, ctx), child.schema, ctx.device_of(child), device) for child in node.children()
+    ]
+    ctx = ctx.on_device(device)
     name = type(node).__name__
     with ctx.timed(name) as metrics:
         try:

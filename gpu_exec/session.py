@@ -10,11 +10,13 @@ import pyarrow as pa
 
 from gpu_exec.config import Config
 from gpu_exec.context import ExecutionContext
+from gpu_exec.cudf_capabilities import CudfCapabilities
 from gpu_exec.device import DeviceChoice, choose_device, make_kernels
 from planner.catalog import Catalog
 from planner.errors import CatalogError, GpuExecError, SQLError, UnsupportedSQLError
 from planner.explain import render_plan
 from planner.physical import plan_physical
+from planner.placement import Placement, apply_fallback_policy, place
 
 if TYPE_CHECKING:
     import pandas
@@ -74,6 +76,8 @@ class Session:
         self.config = config
         self.device: DeviceChoice = choose_device(config.device)
         self.kernels = make_kernels(self.device)
+        # The CPU kernels are always at hand: operators the GPU can't run fall back to them.
+        self.kernels_by_device = {"cpu": make_kernels(DeviceChoice("cpu")), self.device.name: self.kernels}
         self.catalog = Catalog()
         self._planner_ctx = datafusion.SessionContext()
 
@@ -159,6 +163,16 @@ class DataFrame:
             logical_plan, session.config.partitions, broadcast_rows=session.config.broadcast_rows
         )
         self.metrics: dict[str, OperatorMetrics] = {}
+        # Placement is decided now, so that fallback="raise" refuses the query before it runs.
+        apply_fallback_policy(self.placement(), session.config.fallback)
+
+    def placement(self, device: str | None = None) -> Placement:
+        """Where each operator runs on ``device`` ("gpu" plans as if a GPU were present, even on a
+        machine without one; default: the session's device)."""
+        device = device or self._session.device.name
+        if device not in ("cpu", "gpu"):
+            raise GpuExecError(f"device must be 'cpu' or 'gpu', not {device!r}")
+        return place(self.physical_plan, CudfCapabilities() if device == "gpu" else None)
 
     @property
     def schema(self) -> pa.Schema:
@@ -168,9 +182,14 @@ class DataFrame:
         """Run the query and return all its rows."""
         from gpu_exec.driver import run_plan
 
-        config = self._session.config
+        session = self._session
+        config = session.config
         ctx = ExecutionContext(
-            kernels=self._session.kernels, partitions=config.partitions, broadcast_rows=config.broadcast_rows
+            kernels=session.kernels,
+            partitions=config.partitions,
+            broadcast_rows=config.broadcast_rows,
+            kernels_by_device=session.kernels_by_device,
+            gpu_capabilities=CudfCapabilities() if session.device.name == "gpu" else None,
         )
         try:
             result = run_plan(self.physical_plan, ctx)
@@ -182,11 +201,12 @@ class DataFrame:
     def to_pandas(self) -> pandas.DataFrame:
         return self.to_arrow().to_pandas()
 
-    def explain(self) -> str:
-        """The physical plan, one operator a line, each ending with where it runs (``@cpu``,
-        ``@gpu``, or ``@cpu: <reason>`` when a GPU was asked for and the operator can't use it)."""
-        device = self._session.device.name
-        return render_plan(self.physical_plan, lambda node: f"@{device}")
+    def explain(self, device: str | None = None) -> str:
+        """The physical plan, one operator a line, each ending with where it runs: ``@gpu``,
+        ``@cpu``, or ``@cpu: <reason>`` when the GPU was asked for and the operator can't use it.
+        ``device="gpu"`` shows the placement a GPU session would choose, on any machine."""
+        placement = self.placement(device)
+        return render_plan(self.physical_plan, lambda node: placement[node].label())
 
     def __repr__(self) -> str:
         return f"DataFrame[{', '.join(f'{f.name}: {f.type}' for f in self.schema)}]"

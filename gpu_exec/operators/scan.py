@@ -66,7 +66,7 @@ def scan(node: TableScan, ctx: ExecutionContext) -> list[Table]:
     k = ctx.kernels
     # A query may read the same columns of a table twice (TPC-H q21 reads lineitem three times):
     # read once per query; tables are immutable, so sharing them is safe.
-    key = (node.source, node.columns)
+    key = (k.name, node.source, node.columns)
     partitions = ctx.scan_cache.get(key)
     if partitions is None:
         if node.source.format == "csv":
