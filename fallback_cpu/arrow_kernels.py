@@ -1659,7 +1659,8 @@ class ArrowKernels:
         if op in (BinaryOperator.IS_DISTINCT_FROM, BinaryOperator.IS_NOT_DISTINCT_FROM):
             a, b = _column_of(left, num_rows), _column_of(right, num_rows)
             both_null = pc.and_(pc.is_null(a), pc.is_null(b))
-            same = pc.fill_null(pc.equal(a, b), both_null)  # one side NULL → not the same
+            # SQL equality (NaN = NaN in DataFusion); one side NULL → not the same.
+            same = pc.fill_null(self.binary(BinaryOperator.EQ, a, b, pa.bool_(), num_rows), both_null)
             return (pc.invert(same) if op is BinaryOperator.IS_DISTINCT_FROM else same).cast(out_type)
         return self._arithmetic(op, left, right, out_type, num_rows)
 
@@ -1851,7 +1852,7 @@ class ArrowKernels:
 
     def _fn_nullif(self, args: list[Operand], out_type: pa.DataType, n: int) -> pa.Array:
         a = _column_of(args[0], n)
-        same = pc.fill_null(pc.equal(a, _arg(args[1])), False)
+        same = pc.fill_null(self.binary(BinaryOperator.EQ, a, args[1], pa.bool_(), n), False)  # NaN = NaN
         return pc.if_else(same, pa.scalar(None, a.type), a)
 
     def _fn_date_part(self, args: list[Operand], out_type: pa.DataType, n: int) -> pa.Array:

@@ -31,3 +31,15 @@ QUERIES = [
 @pytest.mark.parametrize("sql", QUERIES)
 def test_expression_matches_datafusion(sql: str, layout: dict[str, int], small_tables: dict[str, str], assert_matches_datafusion) -> None:
     assert_matches_datafusion(sql, small_tables, **layout)
+
+
+def test_nan_equality_in_distinct_from_and_nullif(tmp_path, assert_matches_datafusion) -> None:
+    # DataFusion treats NaN as equal to NaN; IEEE comparison (pyarrow's) does not.
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "nan.parquet"
+    pq.write_table(pa.table({"x": [float("nan"), 1.0, None, float("nan")], "y": [float("nan"), 2.0, None, 1.0]}), path)
+    sql = "select x is distinct from y as d, x is not distinct from y as nd, nullif(x, y) as n from nan"
+    result = assert_matches_datafusion(sql, {"nan": str(path)}, partitions=1)
+    assert result.column("d").to_pylist() == [False, True, False, True]
