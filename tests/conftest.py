@@ -32,7 +32,9 @@ __all__ = [
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"  # CI and developers have shared/ beside the checkout
-TEST_DEVICE = "cpu"  # the device every differential test runs gpu-exec on
+# The device every differential test runs gpu-exec on: the CPU here; ci/gpu/run sets "gpu", so the
+# same tests prove the cuDF kernels (GPU == DataFusion there, CPU == DataFusion everywhere).
+TEST_DEVICE = os.environ.get("GPU_EXEC_TEST_DEVICE", "cpu")
 DEFAULT_PARTITIONS = 4  # more than one, so exchanges and merges are exercised by default
 
 Tables = Mapping[str, "str | os.PathLike[str]"]
