@@ -1,4 +1,5 @@
-"""The ``gpu-exec`` command line: ``gpu-exec sql`` runs one query, ``gpu-exec tpch`` runs TPC-H.
+"""The ``gpu-exec`` command line: ``gpu-exec sql`` runs one query, ``gpu-exec tpch`` runs TPC-H,
+``gpu-exec scheduler`` and ``gpu-exec executor`` run the processes of a cluster.
 
 Heavy modules (the engine, DataFusion, pyarrow, rich) are imported only once a command runs, so
 ``gpu-exec --help`` is instant. Errors print one line on stderr and exit with code 1; ``--debug``
@@ -62,6 +63,30 @@ def build_parser() -> argparse.ArgumentParser:
                                 "queries and show times and where each query's operators ran.")
     tpch.add_arguments(bench)
     bench.set_defaults(handler=tpch.run)
+
+    scheduler = commands.add_parser("scheduler", parents=[_common_options()],
+                                    help="run the scheduler of a gpu-exec cluster",
+                                    description="Run a Dask scheduler for gpu-exec executors; "
+                                    "sessions connect with gpu_exec.connect(cluster='tcp://HOST:PORT').")
+    scheduler.add_argument("--host", help="interface or address to listen on (default: all)")
+    scheduler.add_argument("--port", type=int, default=8786, help="port to listen on (default 8786)")
+    scheduler.set_defaults(handler=run_scheduler)
+
+    executor = commands.add_parser("executor", parents=[_common_options()],
+                                   help="run the executors of one node of a gpu-exec cluster",
+                                   description="Run gpu-exec executors (Dask workers with the "
+                                   "shuffle service): one per GPU, or one using the CPU cores.")
+    executor.add_argument("--scheduler", required=True, metavar="ADDRESS",
+                          help="the scheduler's address, e.g. tcp://host:8786")
+    executor.add_argument("--protocol", choices=("tcp", "ucx"), default="tcp",
+                          help="transport between executors (ucx: GPU clusters, needs distributed-ucxx)")
+    executor.add_argument("--device", choices=("auto", "cpu", "gpu"), default="auto",
+                          help="auto: one executor per GPU when there are GPUs, else one on the CPU")
+    executor.add_argument("--nthreads", type=int, help="threads per executor (default: all cores; 1 per GPU)")
+    executor.add_argument("--memory-limit", default="auto", help="memory limit per executor (Dask's syntax)")
+    executor.add_argument("--shuffle-memory-limit", type=int, metavar="BYTES",
+                          help="shuffle data kept in memory before spilling to disk (default 2 GiB)")
+    executor.set_defaults(handler=run_executor)
     return parser
 
 
@@ -129,6 +154,27 @@ def run_sql(args: argparse.Namespace) -> int:
     console.print(result_table(result, args.max_rows))
     console.print(result_summary(result, args.max_rows, seconds), highlight=False)
     return 0
+
+
+# ---- gpu-exec scheduler / executor --------------------------------------------------------------
+
+
+def run_scheduler(args: argparse.Namespace) -> int:
+    """``gpu-exec scheduler``: serve until interrupted."""
+    from scheduler.commands import run_scheduler as serve
+
+    return serve(args.host, args.port)
+
+
+def run_executor(args: argparse.Namespace) -> int:
+    """``gpu-exec executor``: run this node's executors until interrupted."""
+    from scheduler.commands import run_executor as serve
+
+    options: dict[str, Any] = {}
+    if args.shuffle_memory_limit is not None:
+        options["shuffle_memory_limit"] = args.shuffle_memory_limit
+    return serve(args.scheduler, protocol=args.protocol, device=args.device, nthreads=args.nthreads,
+                 memory_limit=args.memory_limit, **options)
 
 
 # ---- entry point -------------------------------------------------------------------------------

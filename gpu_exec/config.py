@@ -19,12 +19,25 @@ class Config:
     """``device``: "auto" | "cpu" | "gpu". ``partitions``: parallel partitions per stage (default:
     the number of CPU cores). ``fallback``: what happens when an operator must leave the GPU:
     "warn" | "raise" | "silent". ``broadcast_rows``: a join side estimated at most this many rows is
-    broadcast to every partition of the other side instead of both being repartitioned (0: never)."""
+    broadcast to every partition of the other side instead of both being repartitioned (0: never).
+
+    Distributed execution (see ``gpu_exec.connect``): ``workers``: start an embedded Dask cluster of
+    that many worker processes (0: run in process); ``cluster``: the address of an existing Dask
+    scheduler; ``worker_threads``: threads per embedded worker (0: Dask's default);
+    ``progress``: "auto" | "on" | "off", the progress bar of long queries;
+    ``shuffle_memory_limit``: bytes of map output a worker keeps in memory before spilling to disk;
+    ``fetch_timeout``: seconds to keep trying to reach a worker before its data counts as lost."""
 
     device: str = "auto"
     partitions: int = 0
     fallback: str = "warn"
     broadcast_rows: int = 500_000
+    workers: int = 0
+    cluster: str = ""
+    worker_threads: int = 0
+    progress: str = "auto"
+    shuffle_memory_limit: int = 2 * 1024**3
+    fetch_timeout: float = 10.0
 
     @classmethod
     def build(cls, **overrides: Any) -> Config:
@@ -37,7 +50,8 @@ class Config:
                 name = key[len(ENV_PREFIX):].lower()
                 if name not in names:
                     raise GpuExecError(f"unknown setting {key} (known: {', '.join(ENV_PREFIX + n.upper() for n in names)})")
-                values[name] = int(raw) if names[name].type == "int" else raw
+                kind = names[name].type
+                values[name] = int(raw) if kind == "int" else float(raw) if kind == "float" else raw
         for key, value in overrides.items():
             if key not in names:
                 raise GpuExecError(f"unknown option {key!r} (known: {', '.join(names)})")
@@ -53,6 +67,16 @@ class Config:
             raise GpuExecError(f"broadcast_rows must be a non-negative integer, not {self.broadcast_rows!r}")
         if not isinstance(self.partitions, int) or self.partitions < 0:
             raise GpuExecError(f"partitions must be a positive integer, not {self.partitions!r}")
+        for name in ("workers", "worker_threads", "shuffle_memory_limit"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 0:
+                raise GpuExecError(f"{name} must be a non-negative integer, not {value!r}")
+        if self.workers and self.cluster:
+            raise GpuExecError("give workers= (start an embedded cluster) or cluster= (use an existing one), not both")
+        if self.progress not in ("auto", "on", "off"):
+            raise GpuExecError(f"progress must be 'auto', 'on' or 'off', not {self.progress!r}")
+        if not isinstance(self.fetch_timeout, (int, float)) or self.fetch_timeout <= 0:
+            raise GpuExecError(f"fetch_timeout must be a positive number of seconds, not {self.fetch_timeout!r}")
         if self.partitions == 0:
             return dataclasses.replace(self, partitions=max(1, os.cpu_count() or 1))
         return self

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from functools import singledispatch
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Mapping
 
 import pyarrow as pa
 
@@ -16,9 +16,9 @@ from planner.placement import place
 
 if TYPE_CHECKING:
     from gpu_exec.context import ExecutionContext
-    from gpu_exec.kernels import Table
+    from gpu_exec.kernels import Kernels, Table
 
-__all__ = ["execute", "run_plan", "collect_subqueries"]
+__all__ = ["execute", "run_plan", "run_fragment", "collect_subqueries", "subquery_literal"]
 
 
 def collect_subqueries(plan: ir.PlanNode) -> list[ScalarSubquery]:
@@ -33,7 +33,11 @@ def collect_subqueries(plan: ir.PlanNode) -> list[ScalarSubquery]:
 
 
 def _subquery_value(subquery: ScalarSubquery, ctx: ExecutionContext) -> Literal:
-    result = run_plan(plan_physical(subquery.plan, ctx.partitions, ctx.broadcast_rows), ctx)
+    return subquery_literal(subquery, run_plan(plan_physical(subquery.plan, ctx.partitions, ctx.broadcast_rows), ctx))
+
+
+def subquery_literal(subquery: ScalarSubquery, result: pa.Table) -> Literal:
+    """The value of a scalar subquery from its result rows (NULL for none; more than one is an error)."""
     if result.num_rows > 1:
         raise ExecutionError(f"a scalar subquery returned {result.num_rows} rows; it must return at most one")
     value = result.column(0)[0].as_py() if result.num_rows == 1 else None
@@ -45,23 +49,37 @@ def run_plan(plan: ir.PlanNode, ctx: ExecutionContext) -> pa.Table:
     for subquery in collect_subqueries(plan):
         if subquery not in ctx.subquery_values:
             ctx.subquery_values[subquery] = _subquery_value(subquery, ctx)
+    partitions, k = run_fragment(plan, ctx)
+    whole = partitions[0] if len(partitions) == 1 else k.concat(partitions, plan.schema)
+    return k.to_arrow(whole, plan.schema)
+
+
+def run_fragment(plan: ir.PlanNode, ctx: ExecutionContext,
+                 provided: Mapping[ir.PlanNode, list[Table]] | None = None) -> tuple[list[Table], Kernels]:
+    """Place ``plan``'s operators and execute it (see ``execute`` for ``provided``); returns its
+    output partitions and the kernels of the device they are on. Scalar subqueries must be known."""
     outer_placement = ctx.placement
     ctx.placement = place(plan, ctx.gpu_capabilities)
     try:
-        partitions = execute(plan, ctx)
-        k = ctx.on_device(ctx.device_of(plan)).kernels
-        whole = partitions[0] if len(partitions) == 1 else k.concat(partitions, plan.schema)
-        return k.to_arrow(whole, plan.schema)
+        partitions = execute(plan, ctx, provided)
+        return partitions, ctx.on_device(ctx.device_of(plan)).kernels
     finally:
         ctx.placement = outer_placement
 
 
-def execute(node: ir.PlanNode, ctx: ExecutionContext) -> list[Table]:
+def execute(node: ir.PlanNode, ctx: ExecutionContext,
+            provided: Mapping[ir.PlanNode, list[Table]] | None = None) -> list[Table]:
     """The output partitions of ``node``: children first (moved to this node's device when they
-    were placed elsewhere), then the node's operator on its device's kernels (timed)."""
+    were placed elsewhere), then the node's operator on its device's kernels (timed).
+
+    ``provided`` gives the partitions of leaves that are not run here, already on their device: a
+    distributed task passes the scan split it read and the exchange pieces it fetched (gpu_exec.task)."""
+    children = node.children()
+    if provided is not None and not children and node in provided:
+        return provided[node]
     device = ctx.device_of(node)
     inputs = [
-        ctx.transfer(execute(child, ctx), child.schema, ctx.device_of(child), device) for child in node.children()
+        ctx.transfer(execute(child, ctx, provided), child.schema, ctx.device_of(child), device) for child in children
     ]
     ctx = ctx.on_device(device)
     name = type(node).__name__

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import threading
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
@@ -21,8 +22,12 @@ from planner.placement import Placement, apply_fallback_policy, place
 if TYPE_CHECKING:
     import pandas
 
+    from distributed import Client
+
     from gpu_exec.context import OperatorMetrics
     from planner.ir import PlanNode
+    from scheduler.cluster import ClusterConnection
+    from scheduler.query import JobSummary
 
 __all__ = ["connect", "Session", "DataFrame"]
 
@@ -36,8 +41,22 @@ def connect(
     partitions: int | None = None,
     fallback: str | None = None,
     broadcast_rows: int | None = None,
+    *,
+    workers: int | None = None,
+    cluster: str | None = None,
+    worker_threads: int | None = None,
+    progress: str | None = None,
+    shuffle_memory_limit: int | None = None,
+    fetch_timeout: float | None = None,
 ) -> Session:
-    """Start an embedded gpu-exec session.
+    """Start a gpu-exec session: in this process (the default), or on a Dask cluster.
+
+    Without ``workers`` or ``cluster`` queries run in this process, partitioned, on threads — the
+    fastest for one machine and what the test suite uses. ``workers=N`` starts an embedded Dask
+    cluster of N worker processes (a CPU ``LocalCluster``; dask-cuda's ``LocalCUDACluster``, one
+    worker per GPU, when the session runs on GPUs); ``cluster="tcp://host:8786"`` uses a running
+    Dask scheduler whose workers were started with ``gpu-exec executor``. Either way queries run
+    as stages of tasks with a worker-to-worker shuffle, and ``close()`` stops what was started.
 
     Parameters
     ----------
@@ -51,11 +70,26 @@ def connect(
     broadcast_rows
         Join sides estimated at most this many rows (default 500,000) are broadcast rather than
         repartitioned; 0 always repartitions both sides.
+    workers
+        Start an embedded cluster of this many worker processes.
+    cluster
+        Address of an existing Dask scheduler to run on.
+    worker_threads
+        Threads per embedded worker (default: Dask's share of the cores).
+    progress
+        "auto" (default: on a terminal or in a notebook), "on" or "off": a progress bar for
+        distributed queries that run longer than a second or two.
+    shuffle_memory_limit
+        Bytes of shuffle data each worker keeps in memory before spilling to disk (default 2 GiB).
+    fetch_timeout
+        Seconds a worker keeps trying to reach a peer before its data counts as lost (default 10).
 
     Each argument left as None takes its ``GPU_EXEC__<NAME>`` environment variable, then the default.
     """
     return Session(
-        Config.build(device=device, partitions=partitions, fallback=fallback, broadcast_rows=broadcast_rows)
+        Config.build(device=device, partitions=partitions, fallback=fallback, broadcast_rows=broadcast_rows,
+                     workers=workers, cluster=cluster, worker_threads=worker_threads, progress=progress,
+                     shuffle_memory_limit=shuffle_memory_limit, fetch_timeout=fetch_timeout)
     )
 
 
@@ -67,19 +101,32 @@ def _clean_datafusion_message(exc: BaseException) -> str:
 
 
 class Session:
-    """A connection to the embedded engine. Tables live in the session's catalog; SQL is parsed and
-    optimized by DataFusion, translated to gpu-exec's IR, and run on the session's device."""
+    """A connection to the engine. Tables live in the session's catalog; SQL is parsed and
+    optimized by DataFusion, translated to gpu-exec's IR, and run on the session's device — in
+    process, or on the session's Dask cluster when it has one."""
 
     def __init__(self, config: Config) -> None:
         import datafusion
 
         self.config = config
-        self.device: DeviceChoice = choose_device(config.device)
+        self._cluster: ClusterConnection | None = None
+        if config.workers or config.cluster:
+            from scheduler.cluster import ClusterConnection
+
+            self._cluster = ClusterConnection.open(config)
+            self.device: DeviceChoice = self._cluster.device  # the workers' device, not this machine's
+        else:
+            self.device = choose_device(config.device)
         self.kernels = make_kernels(self.device)
         # The CPU kernels are always at hand: operators the GPU can't run fall back to them.
         self.kernels_by_device = {"cpu": make_kernels(DeviceChoice("cpu")), self.device.name: self.kernels}
         self.catalog = Catalog()
         self._planner_ctx = datafusion.SessionContext()
+
+    @property
+    def dask_client(self) -> Client | None:
+        """The Dask client of a distributed session (None in process), for tooling and tests."""
+        return self._cluster.client if self._cluster is not None else None
 
     # ---- tables -------------------------------------------------------------------------------
     def register_parquet(self, name: str, path: str | os.PathLike[str]) -> None:
@@ -144,7 +191,11 @@ class Session:
         return SQLError(message)
 
     def close(self) -> None:
-        """Release the session's resources (nothing is kept between queries in embedded mode)."""
+        """Release the session's resources: the Dask client, and the cluster if it started one
+        (nothing is kept between queries in process)."""
+        if self._cluster is not None:
+            self._cluster.close()
+            self._cluster = None
 
     def __enter__(self) -> Session:
         return self
@@ -163,6 +214,8 @@ class DataFrame:
             logical_plan, session.config.partitions, broadcast_rows=session.config.broadcast_rows
         )
         self.metrics: dict[str, OperatorMetrics] = {}
+        self.job_summary: JobSummary | None = None  # what the last distributed run did
+        self._cancel = threading.Event()
         # Placement is decided now, so that fallback="raise" refuses the query before it runs.
         apply_fallback_policy(self.placement(), session.config.fallback)
 
@@ -182,6 +235,8 @@ class DataFrame:
         """Run the query and return all its rows."""
         from gpu_exec.driver import run_plan
 
+        if self._session._cluster is not None:
+            return self._run_distributed(self._session._cluster)
         session = self._session
         config = session.config
         ctx = ExecutionContext(
@@ -197,6 +252,21 @@ class DataFrame:
             ctx.close()
             self.metrics = dict(ctx.metrics)
         return result
+
+    def _run_distributed(self, cluster: ClusterConnection) -> pa.Table:
+        from scheduler.query import run_query
+
+        try:
+            result = run_query(cluster, self.physical_plan, cancel_event=self._cancel)
+        finally:
+            self._cancel = threading.Event()  # a cancel ends this run only
+        self.metrics, self.job_summary = result.metrics, result.summary
+        return result.table
+
+    def cancel(self) -> None:
+        """Cancel this query while it runs on a cluster (from another thread): ``to_arrow()``
+        raises QueryCancelled and the query's shuffle data is dropped on every worker."""
+        self._cancel.set()
 
     def to_pandas(self) -> pandas.DataFrame:
         return self.to_arrow().to_pandas()

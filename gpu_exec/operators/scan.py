@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from gpu_exec.kernels import Table
     from planner.ir import TableScan
 
-__all__ = ["scan", "split_fragments"]
+__all__ = ["scan", "split_fragments", "read_parquet_group"]
 
 
 def split_fragments(fragments: list[ParquetFragment], partitions: int) -> list[list[ParquetFragment]]:
@@ -35,7 +35,7 @@ def split_fragments(fragments: list[ParquetFragment], partitions: int) -> list[l
     return [g for g in out if g]
 
 
-def _read_parquet_group(node: TableScan, group: list[ParquetFragment], ctx: ExecutionContext) -> Table:
+def read_parquet_group(node: TableScan, group: list[ParquetFragment], ctx: ExecutionContext) -> Table:
     k = ctx.kernels
     # One read per file with all of its row groups in this partition.
     by_file: dict[str, list[int]] = {}
@@ -73,7 +73,7 @@ def scan(node: TableScan, ctx: ExecutionContext) -> list[Table]:
             partitions = _read_csv(node, ctx)
         else:
             groups = split_fragments(parquet_fragments(node.source), ctx.partitions)
-            partitions = ctx.map(lambda g: _read_parquet_group(node, g, ctx), groups) or [k.empty(node.schema)]
+            partitions = ctx.map(lambda g: read_parquet_group(node, g, ctx), groups) or [k.empty(node.schema)]
         ctx.scan_cache[key] = partitions
     if node.fetch is not None:
         partitions = [k.slice(t, 0, min(node.fetch, k.num_rows(t))) for t in partitions]

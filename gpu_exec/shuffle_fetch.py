@@ -1,0 +1,100 @@
+"""The reducer side of the shuffle: fetch map output pieces from peers' shuffle stores.
+
+One request per peer, all peers at once, over Dask's comms (``rpc`` to the ``gpu_exec_fetch``
+handler that ``gpu_exec.shuffle_service`` registers on every worker). Pieces travel as Arrow IPC
+stream buffers in Dask frames: no pickling of data, and never through the scheduler or the
+client. A peer that cannot be reached, or that no longer holds a piece, raises ``FetchFailed``:
+the scheduler then re-runs the lost map tasks and retries the reducer (Spark's and Ballista's model).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
+
+from planner.errors import ExecutionError
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from gpu_exec.shuffle_store import PieceKey, ShuffleStore
+
+__all__ = ["FetchFailed", "FETCH_HANDLER", "fetch_pieces"]
+
+FETCH_HANDLER = "gpu_exec_fetch"
+
+
+class FetchFailed(ExecutionError):
+    """Map output on ``worker`` could not be fetched (the worker is gone, or lost the pieces).
+
+    Not the reducer's fault: the scheduler marks every map output on ``worker`` lost, re-runs those
+    map tasks elsewhere and retries the reducer.
+    """
+
+    def __init__(self, worker: str, stage_ids: Sequence[int], reason: str) -> None:
+        self.worker = worker
+        self.stage_ids = tuple(stage_ids)
+        self.reason = reason
+        stages = ", ".join(map(str, self.stage_ids))
+        super().__init__(f"cannot fetch map output of stage(s) {stages} from {worker}: {reason}")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Crosses process boundaries (worker → client) inside Dask's error reports.
+        return (FetchFailed, (self.worker, self.stage_ids, self.reason))
+
+
+async def _fetch_from_peer(address: str, keys: Sequence[PieceKey], connect_timeout: float,
+                           connection_args: Mapping[str, Any]) -> tuple[list[pa.Table], int]:
+    """The tables of ``keys`` held by ``address``, and the bytes that crossed the wire."""
+    from distributed.core import rpc
+
+    from gpu_exec.shuffle_store import decode_ipc
+
+    stage_ids = sorted({k[1] for k in keys})
+    try:
+        # ``timeout`` bounds connecting only: Dask retries a refused connection until it expires,
+        # which is how long a dead peer takes to be declared lost.
+        async with rpc(address, timeout=connect_timeout, connection_args=dict(connection_args)) as peer:
+            reply = await getattr(peer, FETCH_HANDLER)(keys=[list(k) for k in keys])
+    except (OSError, asyncio.TimeoutError) as exc:  # CommClosedError is an OSError
+        raise FetchFailed(address, stage_ids, f"{type(exc).__name__}: {exc}") from None
+    missing = [tuple(k) for k, piece in zip(keys, reply["pieces"]) if piece is None]
+    if missing:
+        raise FetchFailed(address, stage_ids, f"{len(missing)} piece(s) are no longer there, e.g. {missing[0]}")
+    pieces = [memoryview(piece) for piece in reply["pieces"]]
+    return [decode_ipc(piece) for piece in pieces], sum(piece.nbytes for piece in pieces)
+
+
+async def fetch_pieces(
+    requests: Mapping[str, Sequence[PieceKey]],
+    *,
+    local_address: str | None,
+    store: ShuffleStore | None,
+    connect_timeout: float,
+    connection_args: Mapping[str, Any],
+    count_bytes: Callable[[int], None] | None = None,
+) -> dict[PieceKey, pa.Table]:
+    """The pieces ``requests`` names, by worker address. Pieces on ``local_address`` are read from
+    ``store`` directly; the others are fetched from their workers concurrently, and the bytes
+    received are reported to ``count_bytes``. Raises ``FetchFailed`` naming the first worker that
+    failed."""
+    out: dict[PieceKey, pa.Table] = {}
+    remote = {a: list(keys) for a, keys in requests.items() if keys and a != local_address}
+    if local_address is not None and local_address in requests and store is not None:
+        for key in requests[local_address]:
+            try:
+                out[key] = store.get(key)
+            except KeyError:
+                raise FetchFailed(local_address, [key[1]], f"piece {key} is no longer there") from None
+    results = await asyncio.gather(
+        *(_fetch_from_peer(a, keys, connect_timeout, connection_args) for a, keys in remote.items()),
+        return_exceptions=True,
+    )
+    for (address, keys), result in zip(remote.items(), results):
+        if isinstance(result, BaseException):
+            raise result
+        tables, nbytes = result
+        out.update(zip(keys, tables))
+        if count_bytes is not None:
+            count_bytes(nbytes)
+    return out

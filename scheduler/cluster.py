@@ -1,0 +1,124 @@
+"""A session's cluster: start an embedded Dask cluster or connect to one, install the shuffle service.
+
+``connect(workers=N)`` starts a ``LocalCluster`` of N worker processes on CPU, or dask-cuda's
+``LocalCUDACluster`` (one worker per GPU) when the session runs on GPUs; ``connect(cluster=ADDRESS)``
+uses a running Dask scheduler (``gpu-exec scheduler`` / ``gpu-exec executor``). Either way every
+worker gets the ``ShuffleService`` plugin, and queries run through ``scheduler.query``.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from gpu_exec.device import DeviceChoice, choose_device, visible_gpu_count
+from gpu_exec.shuffle_service import SERVICE_NAME, STATS_HANDLER, ShuffleService
+from scheduler.errors import ClusterError
+
+if TYPE_CHECKING:
+    from distributed import Client
+
+    from gpu_exec.config import Config
+    from scheduler.runner import JobListener
+
+__all__ = ["ClusterConnection", "start_local_cluster", "install_shuffle_service", "shuffle_stats"]
+
+# How long connect(cluster=...) waits for the scheduler and its first worker.
+CONNECT_TIMEOUT_SECONDS = 30
+
+
+def start_local_cluster(workers: int, threads: int, gpu: bool) -> Any:
+    """An embedded cluster of ``workers`` worker processes (``threads`` each, 0: Dask's choice)."""
+    options: dict[str, Any] = {"n_workers": workers, "dashboard_address": None,
+                               "silence_logs": logging.ERROR}
+    if threads:
+        options["threads_per_worker"] = threads
+    if gpu:
+        from dask_cuda import LocalCUDACluster  # lazily: only GPU machines have it
+
+        # One worker per GPU: never more workers than GPUs.
+        options["n_workers"] = max(1, min(workers, visible_gpu_count()))
+        return LocalCUDACluster(**options)
+    from distributed import LocalCluster
+
+    return LocalCluster(processes=True, **options)
+
+
+def _has_shuffle_service(dask_worker: Any) -> bool:
+    return SERVICE_NAME in dask_worker.plugins
+
+
+def _worker_device(requested: str) -> tuple[str, str | None]:
+    choice = choose_device(requested)
+    return choice.name, choice.reason
+
+
+def install_shuffle_service(client: Client, memory_limit: int, fetch_timeout: float) -> None:
+    """Make sure the workers run the shuffle service: registered with the scheduler (so workers
+    that join later get it too) unless every worker already has one — workers started by
+    ``gpu-exec executor`` bring theirs, with their own settings, and keep it."""
+    present = client.run(_has_shuffle_service)
+    if not present or not all(present.values()):
+        client.register_plugin(ShuffleService(memory_limit, fetch_timeout), name=SERVICE_NAME)
+
+
+def shuffle_stats(client: Client) -> dict[str, dict[str, Any]]:
+    """Each worker's shuffle store contents and traffic counters, by worker address."""
+    return client.sync(client.scheduler.broadcast, msg={"op": STATS_HANDLER})  # type: ignore[no-any-return]
+
+
+class ClusterConnection:
+    """The Dask client of a session, and the cluster it started (None when it joined one)."""
+
+    def __init__(self, client: Client, cluster: Any, device: DeviceChoice, config: Config) -> None:
+        self.client = client
+        self.cluster = cluster
+        self.device = device
+        self.config = config
+        self.listeners: list[JobListener] = []  # told of every job's progress (tooling, tests)
+
+    @classmethod
+    def open(cls, config: Config) -> ClusterConnection:
+        """Start the embedded cluster (``config.workers``) or connect to ``config.cluster``."""
+        from distributed import Client
+
+        cluster = None
+        try:
+            if config.cluster:
+                client = Client(config.cluster, timeout=CONNECT_TIMEOUT_SECONDS, set_as_default=False)
+                client.wait_for_workers(1, timeout=CONNECT_TIMEOUT_SECONDS)
+            else:
+                gpu = choose_device(config.device).name == "gpu"
+                cluster = start_local_cluster(config.workers, config.worker_threads, gpu)
+                client = Client(cluster, set_as_default=False)
+        except (OSError, TimeoutError) as exc:
+            if cluster is not None:
+                cluster.close()
+            where = config.cluster or f"an embedded cluster of {config.workers} workers"
+            raise ClusterError(f"cannot start or reach {where}: {exc}") from exc
+        try:
+            device = cls._cluster_device(client, config.device)
+            install_shuffle_service(client, config.shuffle_memory_limit, config.fetch_timeout)
+        except BaseException:
+            client.close()
+            if cluster is not None:
+                cluster.close()
+            raise
+        return cls(client, cluster, device, config)
+
+    @staticmethod
+    def _cluster_device(client: Client, requested: str) -> DeviceChoice:
+        """The device the workers run on: the GPU only when every worker can use one."""
+        answers = client.run(_worker_device, requested)  # a worker's GpuExecError propagates
+        names = {name for name, _ in answers.values()}
+        if names == {"gpu"}:
+            return DeviceChoice("gpu")
+        reasons = sorted({reason for _, reason in answers.values() if reason})
+        return DeviceChoice("cpu", "; ".join(reasons) or None)
+
+    def close(self) -> None:
+        """Close the client, and the cluster when this connection started it."""
+        self.client.close()
+        if self.cluster is not None:
+            self.cluster.close()
+            self.cluster = None
