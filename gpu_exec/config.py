@@ -26,7 +26,10 @@ class Config:
     scheduler; ``worker_threads``: threads per embedded worker (0: Dask's default);
     ``progress``: "auto" | "on" | "off", the progress bar of long queries;
     ``shuffle_memory_limit``: bytes of map output a worker keeps in memory before spilling to disk;
-    ``fetch_timeout``: seconds to keep trying to reach a worker before its data counts as lost."""
+    ``fetch_timeout``: seconds to keep trying to reach a worker before its data counts as lost.
+
+    GPU memory (gpu_exec.gpu_memory): ``gpu_memory``: the RMM resource, "async" | "pool" | "none";
+    ``gpu_pool_size``: its initial size, e.g. "10GiB" (default: RMM's choice)."""
 
     device: str = "auto"
     partitions: int = 0
@@ -38,6 +41,8 @@ class Config:
     progress: str = "auto"
     shuffle_memory_limit: int = 2 * 1024**3
     fetch_timeout: float = 10.0
+    gpu_memory: str = "async"
+    gpu_pool_size: str = ""
 
     @classmethod
     def build(cls, **overrides: Any) -> Config:
@@ -63,6 +68,8 @@ class Config:
     def _validated(self) -> Config:
         if self.fallback not in ("warn", "raise", "silent"):
             raise GpuExecError(f"fallback must be 'warn', 'raise' or 'silent', not {self.fallback!r}")
+        if self.gpu_memory not in ("async", "pool", "none"):
+            raise GpuExecError(f"gpu_memory must be 'async', 'pool' or 'none', not {self.gpu_memory!r}")
         if not isinstance(self.broadcast_rows, int) or self.broadcast_rows < 0:
             raise GpuExecError(f"broadcast_rows must be a non-negative integer, not {self.broadcast_rows!r}")
         if not isinstance(self.partitions, int) or self.partitions < 0:

@@ -9,7 +9,12 @@ import subprocess
 from dataclasses import dataclass
 from functools import lru_cache
 
+from typing import TYPE_CHECKING
+
 from planner.errors import GpuExecError
+
+if TYPE_CHECKING:
+    from gpu_exec.gpu_memory import GpuMemoryConfig
 
 __all__ = ["DeviceChoice", "visible_gpu_count", "choose_device", "make_kernels"]
 
@@ -68,10 +73,14 @@ def choose_device(requested: str) -> DeviceChoice:
     return DeviceChoice("cpu", reason)
 
 
-def make_kernels(device: DeviceChoice):  # -> Kernels
+def make_kernels(device: DeviceChoice, memory: GpuMemoryConfig | None = None):  # -> Kernels
+    """The kernels of ``device``; for the GPU, the process's RMM memory resource is set up first
+    (once per process, ``memory`` or the default async resource; gpu_exec.gpu_memory)."""
     if device.name == "gpu":
-        from gpu_exec.cudf_kernels import CudfKernels  # type: ignore[import-not-found]
+        from gpu_exec.cudf_kernels import CudfKernels
+        from gpu_exec.gpu_memory import GpuMemoryConfig, setup_gpu_memory
 
+        setup_gpu_memory(memory or GpuMemoryConfig())
         return CudfKernels()
     from fallback_cpu.arrow_kernels import ArrowKernels
 

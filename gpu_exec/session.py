@@ -13,6 +13,7 @@ from gpu_exec.config import Config
 from gpu_exec.context import ExecutionContext
 from gpu_exec.cudf_capabilities import CudfCapabilities
 from gpu_exec.device import DeviceChoice, choose_device, make_kernels
+from gpu_exec.gpu_memory import GpuMemoryConfig
 from planner.catalog import Catalog
 from planner.errors import CatalogError, GpuExecError, SQLError, UnsupportedSQLError
 from planner.explain import render_plan
@@ -117,7 +118,7 @@ class Session:
             self.device: DeviceChoice = self._cluster.device  # the workers' device, not this machine's
         else:
             self.device = choose_device(config.device)
-        self.kernels = make_kernels(self.device)
+        self.kernels = make_kernels(self.device, GpuMemoryConfig(config.gpu_memory, config.gpu_pool_size or None))
         # The CPU kernels are always at hand: operators the GPU can't run fall back to them.
         self.kernels_by_device = {"cpu": make_kernels(DeviceChoice("cpu")), self.device.name: self.kernels}
         self.catalog = Catalog()
