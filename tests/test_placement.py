@@ -86,7 +86,7 @@ def gpu_like_session(monkeypatch: pytest.MonkeyPatch, table_t: dict[str, str]) -
     monkeypatch.setattr(session_module, "choose_device", lambda requested: DeviceChoice("gpu"))
     real_make = session_module.make_kernels
     monkeypatch.setattr(
-        session_module, "make_kernels", lambda d: _StandInGpuKernels() if d.name == "gpu" else real_make(d)
+        session_module, "make_kernels", lambda d, memory=None: _StandInGpuKernels() if d.name == "gpu" else real_make(d)
     )
     return table_t
 
