@@ -1110,21 +1110,10 @@ _DATE_PARTS: dict[str, Callable[[pa.Array], pa.Array]] = {
     "minute": pc.minute,
     "second": pc.second,  # whole seconds: DataFusion 55 returns Int32 and drops the fraction
 }
-_DATE_PART_ALIASES = {
-    "years": "year",
-    "months": "month",
-    "weeks": "week",
-    "days": "day",
-    "hours": "hour",
-    "minutes": "minute",
-    "seconds": "second",
-    "dayofweek": "dow",
-    "dayofyear": "doy",
-}
 
 
 def _date_part(part: str, d: pa.Array, t: pa.DataType) -> pa.Array:
-    part = _DATE_PART_ALIASES.get(part.lower(), part.lower())
+    part = part.lower()
     if part not in _DATE_PARTS:
         raise ExecutionError(f"date_part: unsupported part {part!r}")
     if pa.types.is_date(d.type) and part in ("hour", "minute", "second"):

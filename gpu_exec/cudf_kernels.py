@@ -1155,17 +1155,6 @@ def _like_pattern(pattern: str, escape: str) -> str:
     return pattern
 
 
-_DATE_PART_ALIASES = {
-    "years": "year",
-    "months": "month",
-    "weeks": "week",
-    "days": "day",
-    "hours": "hour",
-    "minutes": "minute",
-    "seconds": "second",
-    "dayofweek": "dow",
-    "dayofyear": "doy",
-}
 _DATETIME_COMPONENTS = {
     "year": "YEAR",
     "month": "MONTH",
@@ -1232,7 +1221,7 @@ def _iso_week(d: plc.Column) -> plc.Column:
 
 
 def _date_part(part: str, d: CudfColumn) -> plc.Column:
-    part = _DATE_PART_ALIASES.get(part.lower(), part.lower())
+    part = part.lower()
     data = d.data
     if pa.types.is_date(d.type) and part in ("hour", "minute", "second"):
         data = plc.unary.cast(data, _dtype(plc.TypeId.TIMESTAMP_SECONDS))

@@ -42,6 +42,7 @@ __all__ = [
     "WindowFrame",
     "WindowCall",
     "SCALAR_FUNCTIONS",
+    "DATE_PART_ALIASES",
     "child_exprs",
     "walk",
     "column_refs",
@@ -283,6 +284,21 @@ SCALAR_FUNCTIONS: dict[str, str] = {
     "date_part": "date_part('year'|'quarter'|'month'|'week'|'day'|'doy'|'dow'|'hour'|'minute'|'second', d); "
     "the first argument is a string Literal",
     "date_trunc": "date_trunc('year'|'quarter'|'month'|'week'|'day', d); first argument a Literal",
+}
+
+
+# Other spellings of date_part / date_trunc units DataFusion accepts; translate.py writes the
+# canonical unit into the IR, so kernels only ever see the names in SCALAR_FUNCTIONS.
+DATE_PART_ALIASES: dict[str, str] = {
+    "years": "year",
+    "months": "month",
+    "weeks": "week",
+    "days": "day",
+    "hours": "hour",
+    "minutes": "minute",
+    "seconds": "second",
+    "dayofweek": "dow",
+    "dayofyear": "doy",
 }
 
 

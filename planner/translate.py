@@ -982,10 +982,12 @@ def _with_unit_argument(t: _Translator, name: str, args: tuple[ex.Expr, ...], e:
     'YEAR', so it is lower-cased here once for every backend."""
     units = _DATE_PART_UNITS if name == "date_part" else _DATE_TRUNC_UNITS
     unit = args[0] if args else None
-    if not (isinstance(unit, ex.Literal) and isinstance(unit.value, str) and unit.value.lower() in units):
+    text = unit.value.lower() if isinstance(unit, ex.Literal) and isinstance(unit.value, str) else None
+    text = ex.DATE_PART_ALIASES.get(text, text) if text is not None else None
+    if text not in units:
         t.unsupported(f"{name} needs one of the units {', '.join(sorted(units))} as a constant: {e.canonical_name()}")
         return args
-    return (ex.Literal(unit.value.lower(), pa.string()), *args[1:])
+    return (ex.Literal(text, pa.string()), *args[1:])
 
 
 @_handles("ScalarSubquery")
