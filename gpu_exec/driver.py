@@ -11,7 +11,7 @@ from gpu_exec.operators import aggregate, basic, exchange, join, scan, sort, win
 from planner import ir
 from planner.errors import ExecutionError, GpuExecError
 from planner.expr import Expr, Literal, ScalarSubquery, SortKey, walk
-from planner.physical import plan_physical
+from planner.physical import RIGHT_MAY_BROADCAST, plan_physical
 from planner.placement import place
 
 if TYPE_CHECKING:
@@ -78,10 +78,18 @@ def execute(node: ir.PlanNode, ctx: ExecutionContext,
     if provided is not None and not children and node in provided:
         return provided[node]
     device = ctx.device_of(node)
-    inputs = [
-        ctx.transfer(execute(child, ctx, provided), child.schema, ctx.device_of(child), device) for child in children
-    ]
-    ctx = ctx.on_device(device)
+    inputs = _adaptive_join_inputs(node, ctx) if provided is None else None
+    if inputs is None:
+        inputs = [
+            ctx.transfer(execute(child, ctx, provided), child.schema, ctx.device_of(child), device)
+            for child in children
+        ]
+    return _run_operator(node, inputs, ctx)
+
+
+def _run_operator(node: ir.PlanNode, inputs: list[list[Table]], ctx: ExecutionContext) -> list[Table]:
+    """``node``'s operator over its children's partitions, on its device's kernels, timed."""
+    ctx = ctx.on_device(ctx.device_of(node))
     name = type(node).__name__
     with ctx.timed(name) as metrics:
         try:
@@ -94,6 +102,34 @@ def execute(node: ir.PlanNode, ctx: ExecutionContext,
             raise ExecutionError(f"{name} failed: {type(exc).__name__}: {exc}") from exc
         metrics.rows += sum(ctx.kernels.num_rows(t) for t in out)
     return out
+
+
+def _adaptive_join_inputs(node: ir.PlanNode, ctx: ExecutionContext) -> list[list[Table]] | None:
+    """Broadcast a hash join's right side after all when it turns out small (in process only).
+
+    The physical planner's row estimates are rough (a HAVING over a big aggregate looks big), so
+    when both sides of a join are hash exchanges, the right side's input runs first: if it holds at
+    most ``broadcast_rows`` rows, it becomes one broadcast partition and the left side skips its
+    exchange (no hashing of the big side); otherwise the right exchange proceeds as planned. The
+    answer is the same either way: it is only a cheaper way to co-locate matching rows. None when
+    the node is not such a join."""
+    if not (
+        isinstance(node, ir.Join)
+        and isinstance(node.left, ir.Exchange) and node.left.kind is ir.ExchangeKind.HASH
+        and isinstance(node.right, ir.Exchange) and node.right.kind is ir.ExchangeKind.HASH
+        and node.how in RIGHT_MAY_BROADCAST and not node.null_aware
+        and ctx.broadcast_rows > 0
+        and len({ctx.device_of(n) for n in (node, node.left, node.right, node.left.input, node.right.input)}) == 1
+    ):
+        return None
+    right_input = execute(node.right.input, ctx)
+    if sum(ctx.kernels.num_rows(t) for t in right_input) > ctx.broadcast_rows:
+        right = _run_operator(node.right, [right_input], ctx)
+        return [execute(node.left, ctx), right]
+    with ctx.timed("AdaptiveBroadcast"):
+        k = ctx.on_device(ctx.device_of(node)).kernels
+        right = [right_input[0] if len(right_input) == 1 else k.concat(right_input, node.right.schema)]
+    return [execute(node.left.input, ctx), right]
 
 
 @singledispatch

@@ -45,7 +45,7 @@ from planner.ir import (
     Window,
 )
 
-__all__ = ["plan_physical", "partial_state_fields", "avg_sum_type", "estimate_rows", "DEFAULT_BROADCAST_ROWS"]
+__all__ = ["plan_physical", "partial_state_fields", "avg_sum_type", "estimate_rows", "DEFAULT_BROADCAST_ROWS", "RIGHT_MAY_BROADCAST"]
 
 
 DEFAULT_BROADCAST_ROWS = 500_000
@@ -69,8 +69,8 @@ def plan_physical(node: PlanNode, partitions: int, broadcast_rows: int = DEFAULT
 
 # Join types whose output needs every row of the left (right) side only once: that side must stay
 # partitioned, so only the other side may be broadcast.
-_RIGHT_MAY_BROADCAST = {JoinType.INNER, JoinType.LEFT, JoinType.LEFT_SEMI, JoinType.LEFT_ANTI, JoinType.LEFT_MARK}
-_LEFT_MAY_BROADCAST = {JoinType.INNER, JoinType.RIGHT, JoinType.RIGHT_SEMI, JoinType.RIGHT_ANTI}
+RIGHT_MAY_BROADCAST = {JoinType.INNER, JoinType.LEFT, JoinType.LEFT_SEMI, JoinType.LEFT_ANTI, JoinType.LEFT_MARK}
+LEFT_MAY_BROADCAST = {JoinType.INNER, JoinType.RIGHT, JoinType.RIGHT_SEMI, JoinType.RIGHT_ANTI}
 
 
 def _broadcast_side(node: Join, broadcast_rows: int) -> str | None:
@@ -79,9 +79,9 @@ def _broadcast_side(node: Join, broadcast_rows: int) -> str | None:
         return None  # handled by _distribute (the right side is broadcast anyway)
     left, right = estimate_rows(node.left), estimate_rows(node.right)
     candidates = []
-    if node.how in _RIGHT_MAY_BROADCAST and right <= broadcast_rows:
+    if node.how in RIGHT_MAY_BROADCAST and right <= broadcast_rows:
         candidates.append((right, "right"))
-    if node.how in _LEFT_MAY_BROADCAST and left <= broadcast_rows:
+    if node.how in LEFT_MAY_BROADCAST and left <= broadcast_rows:
         candidates.append((left, "left"))
     return min(candidates)[1] if candidates else None
 
