@@ -86,6 +86,8 @@ def build_parser() -> argparse.ArgumentParser:
     executor.add_argument("--memory-limit", default="auto", help="memory limit per executor (Dask's syntax)")
     executor.add_argument("--shuffle-memory-limit", type=int, metavar="BYTES",
                           help="shuffle data kept in memory before spilling to disk (default 2 GiB)")
+    executor.add_argument("--shuffle-device-memory-limit", type=int, metavar="BYTES",
+                          help="shuffle data kept on the GPU before spilling to memory (default 1 GiB)")
     executor.set_defaults(handler=run_executor)
     return parser
 
@@ -173,6 +175,8 @@ def run_executor(args: argparse.Namespace) -> int:
     options: dict[str, Any] = {}
     if args.shuffle_memory_limit is not None:
         options["shuffle_memory_limit"] = args.shuffle_memory_limit
+    if args.shuffle_device_memory_limit is not None:
+        options["shuffle_device_memory_limit"] = args.shuffle_device_memory_limit
     return serve(args.scheduler, protocol=args.protocol, device=args.device, nthreads=args.nthreads,
                  memory_limit=args.memory_limit, **options)
 

@@ -26,6 +26,8 @@ class Config:
     scheduler; ``worker_threads``: threads per embedded worker (0: Dask's default);
     ``progress``: "auto" | "on" | "off", the progress bar of long queries;
     ``shuffle_memory_limit``: bytes of map output a worker keeps in memory before spilling to disk;
+    ``shuffle_device_memory_limit``: bytes of map output a GPU worker keeps on the device before
+    spilling to host memory;
     ``fetch_timeout``: seconds to keep trying to reach a worker before its data counts as lost.
 
     GPU memory (gpu_exec.gpu_memory): ``gpu_memory``: the RMM resource, "async" | "pool" | "none";
@@ -40,6 +42,7 @@ class Config:
     worker_threads: int = 0
     progress: str = "auto"
     shuffle_memory_limit: int = 2 * 1024**3
+    shuffle_device_memory_limit: int = 1024**3
     fetch_timeout: float = 10.0
     gpu_memory: str = "async"
     gpu_pool_size: str = ""
@@ -74,7 +77,7 @@ class Config:
             raise GpuExecError(f"broadcast_rows must be a non-negative integer, not {self.broadcast_rows!r}")
         if not isinstance(self.partitions, int) or self.partitions < 0:
             raise GpuExecError(f"partitions must be a positive integer, not {self.partitions!r}")
-        for name in ("workers", "worker_threads", "shuffle_memory_limit"):
+        for name in ("workers", "worker_threads", "shuffle_memory_limit", "shuffle_device_memory_limit"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 0:
                 raise GpuExecError(f"{name} must be a non-negative integer, not {value!r}")

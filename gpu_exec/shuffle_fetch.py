@@ -2,9 +2,12 @@
 
 One request per peer, all peers at once, over Dask's comms (``rpc`` to the ``gpu_exec_fetch``
 handler that ``gpu_exec.shuffle_service`` registers on every worker). Pieces travel as Arrow IPC
-stream buffers in Dask frames: no pickling of data, and never through the scheduler or the
-client. A peer that cannot be reached, or that no longer holds a piece, raises ``FetchFailed``:
-the scheduler then re-runs the lost map tasks and retries the reducer (Spark's and Ballista's model).
+stream buffers in Dask frames — or, between two GPU executors on a UCX comm, as packed device
+tables (``gpu_exec.cudf_wire``, which states the rule) — no pickling of data, and never through the
+scheduler or the client. Given the reducer's ``kernels``, pieces come back on its backend (a
+local device piece read by its own backend is not copied); without, as Arrow tables. A peer that
+cannot be reached, or that no longer holds a piece, raises ``FetchFailed``: the scheduler then
+re-runs the lost map tasks and retries the reducer (Spark's and Ballista's model).
 """
 
 from __future__ import annotations
@@ -15,8 +18,7 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 from planner.errors import ExecutionError
 
 if TYPE_CHECKING:
-    import pyarrow as pa
-
+    from gpu_exec.kernels import Kernels, Table
     from gpu_exec.shuffle_store import PieceKey, ShuffleStore
 
 __all__ = ["FetchFailed", "FETCH_HANDLER", "fetch_pieces"]
@@ -43,11 +45,23 @@ class FetchFailed(ExecutionError):
         return (FetchFailed, (self.worker, self.stage_ids, self.reason))
 
 
+def _wants_packed(kernels: Kernels | None, local_address: str | None, peer_address: str) -> bool:
+    if kernels is None or kernels.name != "gpu":
+        return False  # checked first: a CPU executor never imports the cuDF kernels
+    from gpu_exec.cudf_kernels import CudfKernels
+    from gpu_exec.cudf_wire import use_pack_path
+
+    return use_pack_path(kernels.name, isinstance(kernels, CudfKernels), local_address, peer_address)
+
+
 async def _fetch_from_peer(address: str, keys: Sequence[PieceKey], connect_timeout: float,
-                           connection_args: Mapping[str, Any]) -> tuple[list[pa.Table], int]:
-    """The tables of ``keys`` held by ``address``, and the bytes that crossed the wire."""
+                           connection_args: Mapping[str, Any], kernels: Kernels | None,
+                           packed: bool) -> tuple[list[Table], int]:
+    """The tables of ``keys`` held by ``address`` (on ``kernels``, or Arrow tables when None), and
+    the bytes that crossed the wire."""
     from distributed.core import rpc
 
+    from gpu_exec.cudf_wire import PackedTable, unpack
     from gpu_exec.shuffle_store import decode_ipc
 
     stage_ids = sorted({k[1] for k in keys})
@@ -55,14 +69,24 @@ async def _fetch_from_peer(address: str, keys: Sequence[PieceKey], connect_timeo
         # ``timeout`` bounds connecting only: Dask retries a refused connection until it expires,
         # which is how long a dead peer takes to be declared lost.
         async with rpc(address, timeout=connect_timeout, connection_args=dict(connection_args)) as peer:
-            reply = await getattr(peer, FETCH_HANDLER)(keys=[list(k) for k in keys])
+            reply = await getattr(peer, FETCH_HANDLER)(keys=[list(k) for k in keys], packed=packed)
     except (OSError, asyncio.TimeoutError) as exc:  # CommClosedError is an OSError
         raise FetchFailed(address, stage_ids, f"{type(exc).__name__}: {exc}") from None
     missing = [tuple(k) for k, piece in zip(keys, reply["pieces"]) if piece is None]
     if missing:
         raise FetchFailed(address, stage_ids, f"{len(missing)} piece(s) are no longer there, e.g. {missing[0]}")
-    pieces = [memoryview(piece) for piece in reply["pieces"]]
-    return [decode_ipc(piece) for piece in pieces], sum(piece.nbytes for piece in pieces)
+    tables: list[Table] = []
+    nbytes = 0
+    for piece in reply["pieces"]:
+        if isinstance(piece, PackedTable):  # only sent when ``packed``: we run the cuDF backend
+            tables.append(unpack(piece))
+            nbytes += piece.nbytes
+        else:
+            view = memoryview(piece)
+            arrow = decode_ipc(view)
+            tables.append(arrow if kernels is None else kernels.from_arrow(arrow))
+            nbytes += view.nbytes
+    return tables, nbytes
 
 
 async def fetch_pieces(
@@ -73,21 +97,24 @@ async def fetch_pieces(
     connect_timeout: float,
     connection_args: Mapping[str, Any],
     count_bytes: Callable[[int], None] | None = None,
-) -> dict[PieceKey, pa.Table]:
-    """The pieces ``requests`` names, by worker address. Pieces on ``local_address`` are read from
-    ``store`` directly; the others are fetched from their workers concurrently, and the bytes
-    received are reported to ``count_bytes``. Raises ``FetchFailed`` naming the first worker that
-    failed."""
-    out: dict[PieceKey, pa.Table] = {}
+    kernels: Kernels | None = None,
+) -> dict[PieceKey, Table]:
+    """The pieces ``requests`` names, by worker address, as tables of ``kernels`` (None: Arrow
+    tables). Pieces on ``local_address`` are read from ``store`` directly; the others are fetched
+    from their workers concurrently, and the bytes received are reported to ``count_bytes``.
+    Raises ``FetchFailed`` naming the first worker that failed."""
+    out: dict[PieceKey, Table] = {}
     remote = {a: list(keys) for a, keys in requests.items() if keys and a != local_address}
     if local_address is not None and local_address in requests and store is not None:
         for key in requests[local_address]:
             try:
-                out[key] = store.get(key)
+                out[key] = store.get(key, kernels)
             except KeyError:
                 raise FetchFailed(local_address, [key[1]], f"piece {key} is no longer there") from None
     results = await asyncio.gather(
-        *(_fetch_from_peer(a, keys, connect_timeout, connection_args) for a, keys in remote.items()),
+        *(_fetch_from_peer(a, keys, connect_timeout, connection_args, kernels,
+                           _wants_packed(kernels, local_address, a))
+          for a, keys in remote.items()),
         return_exceptions=True,
     )
     for (address, keys), result in zip(remote.items(), results):

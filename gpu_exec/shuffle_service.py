@@ -4,7 +4,9 @@ Installed on every worker of a gpu-exec cluster (by the session, or by ``gpu-exe
 holds map outputs in a ``ShuffleStore`` outside Dask's own memory — Dask only ever sees the small
 metadata a task returns — and registers three handlers on the worker's server:
 
-- ``gpu_exec_fetch(keys)``: the pieces as Arrow IPC buffers (None for a piece not held here);
+- ``gpu_exec_fetch(keys, packed)``: the pieces as Arrow IPC buffers — or, with ``packed`` (a GPU
+  reducer on a UCX comm, see ``gpu_exec.cudf_wire``), pieces still on this worker's device as
+  packed device tables — None for a piece not held here;
 - ``gpu_exec_drop_job(job_id)``: forget a job's pieces (the scheduler broadcasts it when a job
   ends, fails or is cancelled);
 - ``gpu_exec_shuffle_stats()``: the store's contents and traffic counters (tests, benchmarks).
@@ -30,7 +32,7 @@ if TYPE_CHECKING:
     import pyarrow as pa
     from distributed import Worker
 
-    from gpu_exec.kernels import Kernels
+    from gpu_exec.kernels import Kernels, Table
     from gpu_exec.shuffle_store import PieceKey
 
 __all__ = [
@@ -39,6 +41,7 @@ __all__ = [
     "DROP_JOB_HANDLER",
     "STATS_HANDLER",
     "DEFAULT_SHUFFLE_MEMORY_LIMIT",
+    "DEFAULT_DEVICE_MEMORY_LIMIT",
     "DEFAULT_FETCH_TIMEOUT",
     "current_service",
 ]
@@ -47,6 +50,9 @@ SERVICE_NAME = "gpu-exec-shuffle"
 DROP_JOB_HANDLER = "gpu_exec_drop_job"
 STATS_HANDLER = "gpu_exec_shuffle_stats"
 DEFAULT_SHUFFLE_MEMORY_LIMIT = 2 * 1024**3
+# Device memory is the scarce tier: the operators of the running tasks need it more than finished
+# map outputs do.
+DEFAULT_DEVICE_MEMORY_LIMIT = 1024**3
 DEFAULT_FETCH_TIMEOUT = 10.0
 
 
@@ -56,10 +62,13 @@ class ShuffleService(WorkerPlugin):
     Parameters
     ----------
     memory_limit
-        Bytes of map output kept in memory before the oldest pieces spill to disk (Arrow IPC files
-        under the worker's local directory).
+        Bytes of map output kept in host memory before the oldest pieces spill to disk (Arrow IPC
+        files under the worker's local directory).
     fetch_timeout
         Seconds to keep trying to connect to a peer before its map outputs count as lost.
+    device_memory_limit
+        Bytes of map output a GPU executor keeps on the device, as its tasks produced it, before
+        the oldest pieces spill to host memory.
     """
 
     name = SERVICE_NAME
@@ -67,9 +76,11 @@ class ShuffleService(WorkerPlugin):
     idempotent = True
 
     def __init__(self, memory_limit: int = DEFAULT_SHUFFLE_MEMORY_LIMIT,
-                 fetch_timeout: float = DEFAULT_FETCH_TIMEOUT) -> None:
+                 fetch_timeout: float = DEFAULT_FETCH_TIMEOUT,
+                 device_memory_limit: int = DEFAULT_DEVICE_MEMORY_LIMIT) -> None:
         self.memory_limit = memory_limit
         self.fetch_timeout = fetch_timeout
+        self.device_memory_limit = device_memory_limit
         self.worker: Worker | None = None
         self.store: ShuffleStore | None = None
         self._kernels: dict[str, Kernels] = {}
@@ -77,7 +88,8 @@ class ShuffleService(WorkerPlugin):
 
     def __getstate__(self) -> dict[str, Any]:
         # Shipped to workers before setup(): only the settings travel.
-        return {"memory_limit": self.memory_limit, "fetch_timeout": self.fetch_timeout}
+        return {"memory_limit": self.memory_limit, "fetch_timeout": self.fetch_timeout,
+                "device_memory_limit": self.device_memory_limit}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__init__(**state)  # type: ignore[misc]
@@ -85,7 +97,8 @@ class ShuffleService(WorkerPlugin):
     # ---- plugin lifecycle -------------------------------------------------------------------
     def setup(self, worker: Worker) -> None:
         self.worker = worker
-        self.store = ShuffleStore(Path(worker.local_directory) / "gpu-exec-shuffle", self.memory_limit)
+        self.store = ShuffleStore(Path(worker.local_directory) / "gpu-exec-shuffle", self.memory_limit,
+                                  self.device_memory_limit)
         worker.handlers[FETCH_HANDLER] = self._handle_fetch
         worker.handlers[DROP_JOB_HANDLER] = self._handle_drop_job
         worker.handlers[STATS_HANDLER] = self._handle_stats
@@ -97,7 +110,7 @@ class ShuffleService(WorkerPlugin):
             self.store.close()
 
     # ---- handlers (run on the worker's event loop) ------------------------------------------
-    async def _handle_fetch(self, keys: Sequence[Sequence[Any]]) -> dict[str, Any]:
+    async def _handle_fetch(self, keys: Sequence[Sequence[Any]], packed: bool = False) -> dict[str, Any]:
         store = self._store()
 
         def encode() -> list[Any]:
@@ -105,14 +118,28 @@ class ShuffleService(WorkerPlugin):
             for raw in keys:
                 key: PieceKey = (str(raw[0]), int(raw[1]), int(raw[2]), int(raw[3]), int(raw[4]))
                 try:
-                    # A memoryview goes out as one Dask frame, not pickled.
-                    out.append(to_serialize(memoryview(store.get_ipc(key))))
+                    out.append(self._encode_piece(store, key, packed))
                 except KeyError:
                     out.append(None)
             return out
 
         # Encoding copies the data once: keep it off the event loop.
         return {"pieces": await asyncio.to_thread(encode)}
+
+    @staticmethod
+    def _encode_piece(store: ShuffleStore, key: PieceKey, packed: bool) -> Any:
+        """One piece for the wire: packed when the reducer accepts it and the piece is a device
+        table still on this worker's device, else Arrow IPC. KeyError when it is not here."""
+        if packed:
+            from gpu_exec.cudf_wire import is_cudf_table, pack
+
+            piece = store.get_device(key)
+            if piece is not None and is_cudf_table(piece.table):
+                packed_table = pack(piece.table)
+                store.count_served(packed_table.nbytes)
+                return to_serialize(packed_table)
+        # A memoryview goes out as one Dask frame, not pickled.
+        return to_serialize(memoryview(store.get_ipc(key)))
 
     def _handle_drop_job(self, job_id: str) -> int:
         return self._store().drop_job(job_id)
@@ -127,17 +154,21 @@ class ShuffleService(WorkerPlugin):
             raise ExecutionError("internal error: the shuffle service is not set up on this worker")
         return self.store
 
-    def put(self, key: PieceKey, table: pa.Table) -> int:
-        return self._store().put(key, table)
+    def put(self, key: PieceKey, table: Table, kernels: Kernels | None = None,
+            schema: pa.Schema | None = None) -> int:
+        """Keep a piece of ``kernels``' backend (see ShuffleStore.put); returns its size."""
+        return self._store().put(key, table, kernels, schema)
 
-    def fetch(self, requests: Mapping[str, Sequence[PieceKey]]) -> dict[PieceKey, pa.Table]:
-        """The pieces of ``requests`` (by worker address); raises FetchFailed."""
+    def fetch(self, requests: Mapping[str, Sequence[PieceKey]],
+              kernels: Kernels | None = None) -> dict[PieceKey, Table]:
+        """The pieces of ``requests`` (by worker address), on ``kernels``' backend (None: Arrow
+        tables); raises FetchFailed."""
         worker = self.worker
         assert worker is not None
-        return sync(  # type: ignore[no-any-return]
+        return sync(
             worker.loop, fetch_pieces, requests, local_address=worker.address, store=self._store(),
             connect_timeout=self.fetch_timeout, connection_args=worker.connection_args,
-            count_bytes=self._store().count_fetched,
+            count_bytes=self._store().count_fetched, kernels=kernels,
         )
 
     def kernels(self, device: str) -> Kernels:

@@ -112,7 +112,8 @@ def _read_leaves(spec: TaskSpec, body: PlanNode, ctx: ExecutionContext,
     outputs = dict(spec.inputs)
     provided: dict[PlanNode, list[Table]] = {}
     reads: dict[ExchangeRead, list[PieceKey]] = {}
-    requests: dict[str, list[PieceKey]] = {}
+    # By the device of the reads, then by worker: each read gets its pieces on its own backend.
+    requests: dict[str, dict[str, list[PieceKey]]] = {}
     for node in walk_plan(body):
         if isinstance(node, ScanSplit) and node not in provided:
             leaf_ctx = ctx.on_device(placement[node].device)
@@ -121,19 +122,22 @@ def _read_leaves(spec: TaskSpec, body: PlanNode, ctx: ExecutionContext,
                 metrics.rows += leaf_ctx.kernels.num_rows(provided[node][0])
         elif isinstance(node, ExchangeRead) and node not in reads:
             piece = node.partition or 0
+            by_worker = requests.setdefault(placement[node].device, {})
             keys = []
             for map_partition, out in enumerate(outputs[node.stage_id]):
                 if out.rows[piece]:  # empty pieces are not stored
                     key = (spec.job_id, node.stage_id, map_partition, out.attempt, piece)
                     keys.append(key)
-                    requests.setdefault(out.worker, []).append(key)
+                    by_worker.setdefault(out.worker, []).append(key)
             reads[node] = keys
     if reads:
         with ctx.timed("ExchangeRead") as metrics:
-            pieces = service.fetch(requests)  # every peer at once
+            pieces = {device: service.fetch(by_worker, ctx.on_device(device).kernels)  # every peer at once
+                      for device, by_worker in requests.items()}
             for node, keys in reads.items():
-                k = ctx.on_device(placement[node].device).kernels
-                tables = [k.from_arrow(pieces[key]) for key in keys]
+                device = placement[node].device
+                k = ctx.on_device(device).kernels
+                tables = [pieces[device][key] for key in keys]
                 whole = k.empty(node.schema) if not tables else tables[0] if len(tables) == 1 \
                     else k.concat(tables, node.schema)
                 provided[node] = [whole]
@@ -190,7 +194,9 @@ def run_task(spec: TaskSpec) -> TaskReport:
                 n = k.num_rows(piece)
                 key = (spec.job_id, spec.stage_id, spec.partition, spec.attempt, i)
                 rows.append(n)
-                nbytes.append(service.put(key, k.to_arrow(piece, root.schema)) if n else 0)
+                # Kept as the backend made it: a device table stays on the device until the
+                # store's device budget spills it.
+                nbytes.append(service.put(key, piece, k, root.schema) if n else 0)
     finally:
         ctx.close()
     assert service.worker is not None

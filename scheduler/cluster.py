@@ -12,7 +12,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from gpu_exec.device import DeviceChoice, choose_device, visible_gpu_count
-from gpu_exec.shuffle_service import SERVICE_NAME, STATS_HANDLER, ShuffleService
+from gpu_exec.shuffle_service import DEFAULT_DEVICE_MEMORY_LIMIT, SERVICE_NAME, STATS_HANDLER, ShuffleService
 from scheduler.errors import ClusterError
 
 if TYPE_CHECKING:
@@ -53,13 +53,15 @@ def _worker_device(requested: str) -> tuple[str, str | None]:
     return choice.name, choice.reason
 
 
-def install_shuffle_service(client: Client, memory_limit: int, fetch_timeout: float) -> None:
+def install_shuffle_service(client: Client, memory_limit: int, fetch_timeout: float,
+                            device_memory_limit: int = DEFAULT_DEVICE_MEMORY_LIMIT) -> None:
     """Make sure the workers run the shuffle service: registered with the scheduler (so workers
     that join later get it too) unless every worker already has one — workers started by
     ``gpu-exec executor`` bring theirs, with their own settings, and keep it."""
     present = client.run(_has_shuffle_service)
     if not present or not all(present.values()):
-        client.register_plugin(ShuffleService(memory_limit, fetch_timeout), name=SERVICE_NAME)
+        client.register_plugin(ShuffleService(memory_limit, fetch_timeout, device_memory_limit),
+                               name=SERVICE_NAME)
 
 
 def shuffle_stats(client: Client) -> dict[str, dict[str, Any]]:
@@ -98,7 +100,8 @@ class ClusterConnection:
             raise ClusterError(f"cannot start or reach {where}: {exc}") from exc
         try:
             device = cls._cluster_device(client, config.device)
-            install_shuffle_service(client, config.shuffle_memory_limit, config.fetch_timeout)
+            install_shuffle_service(client, config.shuffle_memory_limit, config.fetch_timeout,
+                                    config.shuffle_device_memory_limit)
         except BaseException:
             client.close()
             if cluster is not None:

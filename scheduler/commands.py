@@ -13,7 +13,12 @@ import sys
 from typing import Any, Awaitable
 
 from gpu_exec.device import visible_gpu_count
-from gpu_exec.shuffle_service import DEFAULT_FETCH_TIMEOUT, DEFAULT_SHUFFLE_MEMORY_LIMIT, ShuffleService
+from gpu_exec.shuffle_service import (
+    DEFAULT_DEVICE_MEMORY_LIMIT,
+    DEFAULT_FETCH_TIMEOUT,
+    DEFAULT_SHUFFLE_MEMORY_LIMIT,
+    ShuffleService,
+)
 from scheduler.errors import ClusterError
 
 __all__ = ["run_scheduler", "run_executor", "executor_environments"]
@@ -58,7 +63,8 @@ def executor_environments(device: str, gpus: int) -> list[dict[str, str]]:
 
 def run_executor(scheduler_address: str, *, protocol: str, device: str, nthreads: int | None,
                  memory_limit: str, shuffle_memory_limit: int = DEFAULT_SHUFFLE_MEMORY_LIMIT,
-                 fetch_timeout: float = DEFAULT_FETCH_TIMEOUT) -> int:
+                 fetch_timeout: float = DEFAULT_FETCH_TIMEOUT,
+                 shuffle_device_memory_limit: int = DEFAULT_DEVICE_MEMORY_LIMIT) -> int:
     """Run the worker processes of one node, connected to ``scheduler_address``, until interrupted."""
     from distributed import Nanny
 
@@ -69,7 +75,8 @@ def run_executor(scheduler_address: str, *, protocol: str, device: str, nthreads
             raise ClusterError("--protocol ucx needs distributed-ucxx (pip install 'gpu-exec[gpu]')") from None
     environments = executor_environments(device, visible_gpu_count())
     options: dict[str, Any] = {"protocol": protocol, "memory_limit": memory_limit,
-                               "plugins": {ShuffleService(shuffle_memory_limit, fetch_timeout)}}
+                               "plugins": {ShuffleService(shuffle_memory_limit, fetch_timeout,
+                                                          shuffle_device_memory_limit)}}
     if nthreads:
         options["nthreads"] = nthreads
     elif environments != [{}]:
