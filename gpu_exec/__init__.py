@@ -4,6 +4,8 @@
     >>> s = gpu_exec.connect()
     >>> s.register_parquet("lineitem", "data/lineitem.parquet")
     >>> s.sql("select count(*) from lineitem").to_arrow()
+    >>> from gpu_exec import col, lit, functions as f
+    >>> s.table("lineitem").aggregate([], [f.count_star().alias("n")]).show()
 """
 
 from __future__ import annotations
@@ -19,12 +21,19 @@ from planner.errors import (
 )
 
 if TYPE_CHECKING:
-    from gpu_exec.session import DataFrame, Session
+    from datafusion import col, lit
+
+    from gpu_exec import functions
+    from gpu_exec.dataframe import DataFrame
+    from gpu_exec.session import Session
 
 __all__ = [
     "connect",
     "Session",
     "DataFrame",
+    "col",
+    "lit",
+    "functions",
     "GpuExecError",
     "SQLError",
     "CatalogError",
@@ -41,8 +50,21 @@ def connect(*args: Any, **kwargs: Any) -> Session:
 
 
 def __getattr__(name: str) -> Any:
-    if name in ("Session", "DataFrame"):
-        from gpu_exec import session
+    # Lazy, so that importing gpu_exec (on every Dask worker, too) doesn't import DataFusion.
+    if name in ("col", "lit"):
+        import datafusion
 
-        return getattr(session, name)
+        return getattr(datafusion, name)
+    if name == "functions":
+        import importlib
+
+        return importlib.import_module("gpu_exec.functions")
+    if name == "Session":
+        from gpu_exec.session import Session
+
+        return Session
+    if name == "DataFrame":
+        from gpu_exec.dataframe import DataFrame
+
+        return DataFrame
     raise AttributeError(name)

@@ -2,33 +2,29 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
-import threading
+import shutil
+import tempfile
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
 from gpu_exec.config import Config
-from gpu_exec.context import ExecutionContext
-from gpu_exec.cudf_capabilities import CudfCapabilities
+from gpu_exec.dataframe import DataFrame, clean_datafusion_message
 from gpu_exec.device import DeviceChoice, choose_device, make_kernels
 from gpu_exec.gpu_memory import GpuMemoryConfig
 from planner.catalog import Catalog
 from planner.errors import CatalogError, GpuExecError, SQLError, UnsupportedSQLError
-from planner.explain import render_plan
-from planner.physical import plan_physical
-from planner.placement import Placement, apply_fallback_policy, place
 
 if TYPE_CHECKING:
+    import datafusion
     import pandas
 
     from distributed import Client
 
-    from gpu_exec.context import OperatorMetrics
-    from planner.ir import PlanNode
     from scheduler.cluster import ClusterConnection
-    from scheduler.query import JobSummary
 
 __all__ = ["connect", "Session", "DataFrame"]
 
@@ -94,13 +90,6 @@ def connect(
     )
 
 
-def _clean_datafusion_message(exc: BaseException) -> str:
-    text = str(exc).strip()
-    for prefix in ("Error during planning: ", "SQL error: ", "Schema error: "):
-        text = text.replace(prefix, "")
-    return text
-
-
 class Session:
     """A connection to the engine. Tables live in the session's catalog; SQL is parsed and
     optimized by DataFusion, translated to gpu-exec's IR, and run on the session's device — in
@@ -123,6 +112,8 @@ class Session:
         self.kernels_by_device = {"cpu": make_kernels(DeviceChoice("cpu")), self.device.name: self.kernels}
         self.catalog = Catalog()
         self._planner_ctx = datafusion.SessionContext()
+        self._names = itertools.count(1)  # generated table names of read_parquet / from_arrow / ...
+        self._temp_dir: str | None = None  # from_arrow's files, created on first use
 
     @property
     def dask_client(self) -> Client | None:
@@ -157,21 +148,77 @@ class Session:
         once and return an empty DataFrame. Errors in the SQL are raised here, not at execution."""
         from datafusion import SQLOptions
 
-        from planner.translate import translate
-
         options = SQLOptions().with_allow_ddl(False).with_allow_dml(False).with_allow_statements(False)
         try:
             df = self._planner_ctx.sql_with_options(query, options)
         except Exception as exc:  # noqa: BLE001 — DataFusion raises plain exceptions
-            message = _clean_datafusion_message(exc)
+            message = clean_datafusion_message(exc)
             if _VIEW_DDL.search(message):
                 return self._run_view_ddl(query)
             raise self._planning_error(message) from None
+        frame = DataFrame(self, df, step="")
+        frame.physical_plan  # noqa: B018 — plan now: SQL errors and fallback="raise" surface here, not at execution
+        return frame
+
+    # ---- DataFrame sources ----------------------------------------------------------------------
+    def table(self, name: str) -> DataFrame:
+        """A DataFrame over the registered table (or view) ``name``."""
         try:
-            plan = df.optimized_logical_plan()
+            df = self._planner_ctx.table(name)
+        except Exception:  # noqa: BLE001 — DataFusion raises a bare error for an unknown name
+            known = ", ".join(self.catalog.names()) or "none"
+            raise CatalogError(f"unknown table {name!r} (registered: {known})") from None
+        return DataFrame(self, df, step=f"Session.table({name!r})")
+
+    def read_parquet(self, path: str | os.PathLike[str]) -> DataFrame:
+        """A DataFrame over a Parquet file or directory, registered as a table under a generated
+        name (``_gpu_exec_df_<n>``, listed by ``tables()``)."""
+        name = self._generated_name()
+        self.register_parquet(name, path)
+        return self.table(name)
+
+    def read_csv(self, path: str | os.PathLike[str]) -> DataFrame:
+        """A DataFrame over a CSV file with a header line (or a directory of .csv files), registered
+        under a generated name."""
+        name = self._generated_name()
+        self.register_csv(name, path)
+        return self.table(name)
+
+    def from_arrow(self, data: pa.Table | pa.RecordBatch) -> DataFrame:
+        """A DataFrame over in-memory Arrow data.
+
+        gpu-exec's engine (and its workers) read files, so the data is written to a Parquet file in
+        the session's temporary directory — removed by ``close()`` — and registered under a
+        generated name. On a remote cluster (``cluster=...``) the workers must see that directory.
+        """
+        import pyarrow.parquet as pq
+
+        if isinstance(data, pa.RecordBatch):
+            data = pa.Table.from_batches([data])
+        if not isinstance(data, pa.Table):
+            raise GpuExecError(f"from_arrow takes a pyarrow Table or RecordBatch, not {type(data).__name__}")
+        name = self._generated_name()
+        if self._temp_dir is None:
+            self._temp_dir = tempfile.mkdtemp(prefix="gpu-exec-session-")
+        path = os.path.join(self._temp_dir, f"{name}.parquet")
+        pq.write_table(data, path)
+        self.register_parquet(name, path)
+        return self.table(name)
+
+    def from_pandas(self, frame: pandas.DataFrame) -> DataFrame:
+        """A DataFrame over a pandas DataFrame (its index is dropped); written to a temporary
+        Parquet file like ``from_arrow``."""
+        return self.from_arrow(pa.Table.from_pandas(frame, preserve_index=False))
+
+    def _generated_name(self) -> str:
+        return f"_gpu_exec_df_{next(self._names)}"
+
+    def _register_view(self, name: str, df: datafusion.DataFrame) -> None:
+        self._replace_planner_table(name)
+        try:
+            self._planner_ctx.register_view(name, df)
         except Exception as exc:  # noqa: BLE001
-            raise SQLError(_clean_datafusion_message(exc)) from None
-        return DataFrame(self, translate(plan, self._planner_ctx, self.catalog, unoptimized=df.logical_plan()))
+            raise SQLError(f"DataFrame.sql_view({name!r}): {clean_datafusion_message(exc)}") from None
 
     def _run_view_ddl(self, query: str) -> DataFrame:
         from planner.ir import EmptyRelation
@@ -179,8 +226,8 @@ class Session:
         try:
             self._planner_ctx.sql(query)
         except Exception as exc:  # noqa: BLE001
-            raise self._planning_error(_clean_datafusion_message(exc)) from None
-        return DataFrame(self, EmptyRelation(False, pa.schema([])))
+            raise self._planning_error(clean_datafusion_message(exc)) from None
+        return DataFrame(self, None, plan=EmptyRelation(False, pa.schema([])))
 
     def _planning_error(self, message: str) -> GpuExecError:
         missing = _TABLE_NOT_FOUND.search(message)
@@ -193,7 +240,11 @@ class Session:
 
     def close(self) -> None:
         """Release the session's resources: the Dask client, and the cluster if it started one
-        (nothing is kept between queries in process)."""
+        (nothing is kept between queries in process), and the files of ``from_arrow`` /
+        ``from_pandas``."""
+        if self._temp_dir is not None:
+            shutil.rmtree(self._temp_dir, ignore_errors=True)
+            self._temp_dir = None
         if self._cluster is not None:
             self._cluster.close()
             self._cluster = None
@@ -203,81 +254,3 @@ class Session:
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
-
-
-class DataFrame:
-    """A planned query. Nothing runs until ``to_arrow()`` / ``to_pandas()``."""
-
-    def __init__(self, session: Session, logical_plan: PlanNode) -> None:
-        self._session = session
-        self.logical_plan = logical_plan
-        self.physical_plan = plan_physical(
-            logical_plan, session.config.partitions, broadcast_rows=session.config.broadcast_rows
-        )
-        self.metrics: dict[str, OperatorMetrics] = {}
-        self.job_summary: JobSummary | None = None  # what the last distributed run did
-        self._cancel = threading.Event()
-        # Placement is decided now, so that fallback="raise" refuses the query before it runs.
-        apply_fallback_policy(self.placement(), session.config.fallback)
-
-    def placement(self, device: str | None = None) -> Placement:
-        """Where each operator runs on ``device`` ("gpu" plans as if a GPU were present, even on a
-        machine without one; default: the session's device)."""
-        device = device or self._session.device.name
-        if device not in ("cpu", "gpu"):
-            raise GpuExecError(f"device must be 'cpu' or 'gpu', not {device!r}")
-        return place(self.physical_plan, CudfCapabilities() if device == "gpu" else None)
-
-    @property
-    def schema(self) -> pa.Schema:
-        return self.logical_plan.schema
-
-    def to_arrow(self) -> pa.Table:
-        """Run the query and return all its rows."""
-        from gpu_exec.driver import run_plan
-
-        if self._session._cluster is not None:
-            return self._run_distributed(self._session._cluster)
-        session = self._session
-        config = session.config
-        ctx = ExecutionContext(
-            kernels=session.kernels,
-            partitions=config.partitions,
-            broadcast_rows=config.broadcast_rows,
-            kernels_by_device=session.kernels_by_device,
-            gpu_capabilities=CudfCapabilities() if session.device.name == "gpu" else None,
-        )
-        try:
-            result = run_plan(self.physical_plan, ctx)
-        finally:
-            ctx.close()
-            self.metrics = dict(ctx.metrics)
-        return result
-
-    def _run_distributed(self, cluster: ClusterConnection) -> pa.Table:
-        from scheduler.query import run_query
-
-        try:
-            result = run_query(cluster, self.physical_plan, cancel_event=self._cancel)
-        finally:
-            self._cancel = threading.Event()  # a cancel ends this run only
-        self.metrics, self.job_summary = result.metrics, result.summary
-        return result.table
-
-    def cancel(self) -> None:
-        """Cancel this query while it runs on a cluster (from another thread): ``to_arrow()``
-        raises QueryCancelled and the query's shuffle data is dropped on every worker."""
-        self._cancel.set()
-
-    def to_pandas(self) -> pandas.DataFrame:
-        return self.to_arrow().to_pandas()
-
-    def explain(self, device: str | None = None) -> str:
-        """The physical plan, one operator a line, each ending with where it runs: ``@gpu``,
-        ``@cpu``, or ``@cpu: <reason>`` when the GPU was asked for and the operator can't use it.
-        ``device="gpu"`` shows the placement a GPU session would choose, on any machine."""
-        placement = self.placement(device)
-        return render_plan(self.physical_plan, lambda node: placement[node].label())
-
-    def __repr__(self) -> str:
-        return f"DataFrame[{', '.join(f'{f.name}: {f.type}' for f in self.schema)}]"
