@@ -43,7 +43,8 @@ __all__ = [
 
 
 def connect(*args: Any, **kwargs: Any) -> Session:
-    """Start an embedded session; see ``gpu_exec.session.connect``."""
+    """Start a session: in this process by default, on a Dask cluster with ``workers=`` or
+    ``cluster=``; see ``gpu_exec.session.connect``."""
     from gpu_exec.session import connect as _connect
 
     return _connect(*args, **kwargs)
