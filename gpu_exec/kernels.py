@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Protocol, Sequence, runtime_checkable
 if TYPE_CHECKING:
     import pyarrow as pa
 
-    from planner.expr import AggregateFunction, BinaryOperator, Literal, UnaryOperator, WindowCall
+    from planner.expr import BinaryOperator, Literal, UnaryOperator, WindowCall
 
 __all__ = ["Table", "Column", "Operand", "SortSpec", "AggSpec", "Kernels", "KERNEL_METHODS"]
 
