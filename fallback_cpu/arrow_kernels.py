@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from fallback_cpu.partition_hash import arrow_column_buffers, partition_ids
@@ -32,6 +33,7 @@ from planner.expr import BinaryOperator, Literal, UnaryOperator, WindowFrame, Wi
 
 if TYPE_CHECKING:
     from planner.expr import WindowCall
+    from planner.ir import FileFormat
 
 __all__ = ["ArrowKernels"]
 
@@ -1332,6 +1334,19 @@ class ArrowKernels:
         # width: cast to the planned types.
         arrays = [col if col.type == f.type else col.cast(f.type) for col, f in zip(read, schema)]
         return pa.Table.from_arrays(arrays, schema=schema)
+
+    def write_file(self, table: pa.Table, schema: pa.Schema, path: str, file_format: FileFormat) -> None:
+        data = self.to_arrow(table, schema)
+        try:
+            if file_format.kind == "csv":
+                options = pacsv.WriteOptions(include_header=file_format.has_header, delimiter=file_format.delimiter)
+                pacsv.write_csv(data, path, write_options=options)
+            else:
+                pq.write_table(data, path, compression=file_format.compression or "snappy",
+                               compression_level=file_format.compression_level,
+                               row_group_size=file_format.row_group_size)
+        except (OSError, pa.ArrowException) as exc:
+            raise ExecutionError(f"cannot write {file_format.kind} file {path!r}: {exc}") from exc
 
     def from_arrow(self, table: pa.Table) -> pa.Table:
         return table

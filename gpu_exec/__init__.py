@@ -16,6 +16,7 @@ from planner.errors import (
     CatalogError,
     ExecutionError,
     GpuExecError,
+    QueryCancelled,
     SQLError,
     UnsupportedSQLError,
 )
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
 
     from gpu_exec import functions
     from gpu_exec.dataframe import DataFrame
+    from gpu_exec.remote import RemoteSession
     from gpu_exec.session import Session
 
 __all__ = [
@@ -39,12 +41,19 @@ __all__ = [
     "CatalogError",
     "UnsupportedSQLError",
     "ExecutionError",
+    "QueryCancelled",
 ]
 
 
-def connect(*args: Any, **kwargs: Any) -> Session:
+def connect(*args: Any, **kwargs: Any) -> Session | RemoteSession:
     """Start a session: in this process by default, on a Dask cluster with ``workers=`` or
-    ``cluster=``; see ``gpu_exec.session.connect``."""
+    ``cluster=`` (see ``gpu_exec.session.connect``); or, given a query endpoint's address
+    (``connect("grpc://host:50050", token=...)``), a remote session on a ``gpu-exec scheduler``
+    with the same API (see ``gpu_exec.remote.connect_remote``)."""
+    if args and isinstance(args[0], str) and args[0].startswith("grpc"):
+        from gpu_exec.remote import connect_remote
+
+        return connect_remote(*args, **kwargs)
     from gpu_exec.session import connect as _connect
 
     return _connect(*args, **kwargs)

@@ -1,4 +1,5 @@
-"""The ``gpu-exec`` command line: ``gpu-exec sql`` runs one query, ``gpu-exec tpch`` runs TPC-H,
+"""The ``gpu-exec`` command line: ``gpu-exec sql`` runs one query, ``gpu-exec run`` a file of
+statements (``gpu_exec.batch``), ``gpu-exec tpch`` runs TPC-H,
 ``gpu-exec scheduler`` and ``gpu-exec executor`` run the processes of a cluster.
 
 Heavy modules (the engine, DataFusion, pyarrow, rich) are imported only once a command runs, so
@@ -57,6 +58,28 @@ def build_parser() -> argparse.ArgumentParser:
                      help="print at most N rows (default 100)")
     sql.set_defaults(handler=run_sql)
 
+    run = commands.add_parser("run", parents=[_common_options()],
+                              help="run a file of SQL statements in order (a batch job)",
+                              description="Run the ';'-separated statements of a SQL file in order "
+                              "(CREATE EXTERNAL TABLE, queries, COPY ... TO, ...), printing each "
+                              "result's first rows; stop at the first statement that fails (exit 1).")
+    run.add_argument("job", metavar="JOB.sql", help="the SQL file ('-': standard input)")
+    run.add_argument("--cluster", metavar="ADDRESS",
+                     help="tcp://HOST:8786: a Dask scheduler with gpu-exec executors; grpc://HOST:50050 "
+                     "(grpc+tls://): a gpu-exec query service (default: run in this process)")
+    run.add_argument("--table", "-t", dest="tables", action="append", type=_table_arg, default=[],
+                     metavar="NAME=PATH", help="register a .parquet/.csv file or directory as "
+                     "table NAME before the job (repeatable)")
+    run.add_argument("--device", choices=("auto", "cpu", "gpu"),
+                     help="default auto; not with grpc://, where the service decides")
+    run.add_argument("--partitions", type=int, help="partitions per stage (default: the engine's)")
+    run.add_argument("--max-rows", type=int, default=10, metavar="N",
+                     help="print at most N rows of each result (default 10)")
+    run.add_argument("--token", help="grpc://: bearer token (default: $GPU_EXEC_TOKEN)")
+    run.add_argument("--tls-ca", metavar="FILE",
+                     help="grpc+tls://: trust the CA certificate(s) in this PEM file (default: the system's)")
+    run.set_defaults(handler=run_job)
+
     bench = commands.add_parser("tpch", parents=[_common_options()],
                                 help="run the 22 TPC-H queries (generating the data if needed)",
                                 description="Generate TPC-H Parquet data if needed, run the 22 "
@@ -68,9 +91,10 @@ def build_parser() -> argparse.ArgumentParser:
                                     help="run the scheduler of a gpu-exec cluster",
                                     description="Run a Dask scheduler for gpu-exec executors; "
                                     "sessions connect with gpu_exec.connect(cluster='tcp://HOST:PORT').")
-    scheduler.add_argument("--host", help="interface or address to listen on (default: all)")
-    scheduler.add_argument("--port", type=int, default=8786, help="port to listen on (default 8786)")
-    scheduler.set_defaults(handler=run_scheduler)
+    from scheduler import commands as cluster_commands  # imports only the standard library until run
+
+    cluster_commands.add_scheduler_arguments(scheduler)
+    scheduler.set_defaults(handler=cluster_commands.scheduler_command)
 
     executor = commands.add_parser("executor", parents=[_common_options()],
                                    help="run the executors of one node of a gpu-exec cluster",
@@ -89,6 +113,23 @@ def build_parser() -> argparse.ArgumentParser:
     executor.add_argument("--shuffle-device-memory-limit", type=int, metavar="BYTES",
                           help="shuffle data kept on the GPU before spilling to memory (default 1 GiB)")
     executor.set_defaults(handler=run_executor)
+
+    # The control API's clients (scheduler/control_commands.py imports only argparse until run).
+    from scheduler import control_commands
+
+    jobs = commands.add_parser("jobs", parents=[_common_options()],
+                               help="list the queries a gpu-exec scheduler runs and ran",
+                               description="List the queries of a gpu-exec scheduler, through its "
+                               "control API: id, state, user, duration, rows, task progress, SQL.")
+    control_commands.add_jobs_arguments(jobs)
+    jobs.set_defaults(handler=control_commands.run_jobs)
+
+    cancel = commands.add_parser("cancel", parents=[_common_options()],
+                                 help="cancel a query running on a gpu-exec scheduler",
+                                 description="Ask a running query of a gpu-exec scheduler to stop "
+                                 "(QUERY_ID as `gpu-exec jobs` shows it).")
+    control_commands.add_cancel_arguments(cancel)
+    cancel.set_defaults(handler=control_commands.run_cancel)
     return parser
 
 
@@ -158,14 +199,29 @@ def run_sql(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---- gpu-exec run ------------------------------------------------------------------------------
+
+
+def run_job(args: argparse.Namespace) -> int:
+    """``gpu-exec run``: run a job file's statements in order on one session (``gpu_exec.batch``)."""
+    from rich.console import Console
+
+    from gpu_exec import batch
+
+    statements = batch.load_job(args.job)  # before connecting: a wrong path fails fast
+    source = "<stdin>" if args.job == "-" else args.job
+    with batch.terminate_as_interrupt():
+        session = batch.open_session(args.cluster, device=args.device, partitions=args.partitions,
+                                     tables=dict(args.tables), token=args.token, tls_ca=args.tls_ca)
+        try:
+            display = batch.JobDisplay(Console(), Console(stderr=True), args.max_rows)
+            return batch.run_statements(session, statements, source=source, display=display,
+                                        describe=_describe, debug=args.debug)
+        finally:
+            session.close()
+
+
 # ---- gpu-exec scheduler / executor --------------------------------------------------------------
-
-
-def run_scheduler(args: argparse.Namespace) -> int:
-    """``gpu-exec scheduler``: serve until interrupted."""
-    from scheduler.commands import run_scheduler as serve
-
-    return serve(args.host, args.port)
 
 
 def run_executor(args: argparse.Namespace) -> int:

@@ -31,7 +31,11 @@ class Config:
     ``fetch_timeout``: seconds to keep trying to reach a worker before its data counts as lost.
 
     GPU memory (gpu_exec.gpu_memory): ``gpu_memory``: the RMM resource, "async" | "pool" | "none";
-    ``gpu_pool_size``: its initial size, e.g. "10GiB" (default: RMM's choice)."""
+    ``gpu_pool_size``: its initial size, e.g. "10GiB" (default: RMM's choice).
+
+    ``warehouse``: the directory where ``CREATE TABLE ... AS SELECT`` writes its tables
+    (``<warehouse>/<name>/``), made absolute when the configuration is built; on a cluster, the
+    workers must see it at the same path."""
 
     device: str = "auto"
     partitions: int = 0
@@ -46,6 +50,7 @@ class Config:
     fetch_timeout: float = 10.0
     gpu_memory: str = "async"
     gpu_pool_size: str = ""
+    warehouse: str = "gpu-exec-warehouse"
 
     @classmethod
     def build(cls, **overrides: Any) -> Config:
@@ -87,6 +92,11 @@ class Config:
             raise GpuExecError(f"progress must be 'auto', 'on' or 'off', not {self.progress!r}")
         if not isinstance(self.fetch_timeout, (int, float)) or self.fetch_timeout <= 0:
             raise GpuExecError(f"fetch_timeout must be a positive number of seconds, not {self.fetch_timeout!r}")
-        if self.partitions == 0:
-            return dataclasses.replace(self, partitions=max(1, os.cpu_count() or 1))
+        if not isinstance(self.warehouse, (str, os.PathLike)) or not os.fspath(self.warehouse):
+            raise GpuExecError(f"warehouse must be a directory path, not {self.warehouse!r}")
+        # Absolute now: workers (and a later chdir) must not resolve it against another directory.
+        warehouse = os.path.abspath(os.path.expanduser(os.fspath(self.warehouse)))
+        partitions = self.partitions or max(1, os.cpu_count() or 1)
+        if (partitions, warehouse) != (self.partitions, self.warehouse):
+            return dataclasses.replace(self, partitions=partitions, warehouse=warehouse)
         return self

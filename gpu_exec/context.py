@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import threading
 import time
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
@@ -12,6 +13,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, TypeVar
 
 import pyarrow as pa
+
+from planner.errors import QueryCancelled
 
 if TYPE_CHECKING:
     from gpu_exec.kernels import Kernels
@@ -39,7 +42,9 @@ class ExecutionContext:
     """What a running query needs besides its plan.
 
     ``subquery_values`` holds the results of uncorrelated scalar subqueries, computed before the
-    plan that uses them (keyed by the ScalarSubquery expression itself).
+    plan that uses them (keyed by the ScalarSubquery expression itself). ``cancel_event``, set
+    from another thread (``DataFrame.cancel()``), stops the query at the next operator or
+    partition boundary with QueryCancelled.
     """
 
     kernels: Kernels
@@ -54,7 +59,13 @@ class ExecutionContext:
     metrics: dict[str, OperatorMetrics] = field(default_factory=lambda: defaultdict(OperatorMetrics))
     # Scanned partitions by (table source, columns), reused by later scans of the same query.
     scan_cache: dict[tuple[Any, ...], list[Any]] = field(default_factory=dict, repr=False)
+    cancel_event: threading.Event | None = field(default=None, repr=False)
     _pool: ThreadPoolExecutor | None = field(default=None, repr=False)
+
+    def check_cancelled(self) -> None:
+        """Raise QueryCancelled when the query was cancelled."""
+        if self.cancel_event is not None and self.cancel_event.is_set():
+            raise QueryCancelled("the query was cancelled")
 
     def device_of(self, node: PlanNode) -> str:
         return self.placement[node].device if self.placement is not None else self.kernels.name
@@ -84,13 +95,20 @@ class ExecutionContext:
         """``fn`` over the partitions ``items``, in order; on threads when there are several
         (Arrow and cuDF kernels release the GIL, so partitions of one stage run in parallel)."""
         work = list(items)
-        if len(work) <= 1 or (os.cpu_count() or 1) == 1:
-            return [fn(x) for x in work]
-        return list(self._ensure_pool().map(fn, work))
 
-    def close(self) -> None:
+        def run(x: T) -> R:
+            self.check_cancelled()  # partitions not started yet are skipped once cancelled
+            return fn(x)
+
+        if len(work) <= 1 or (os.cpu_count() or 1) == 1:
+            return [run(x) for x in work]
+        return list(self._ensure_pool().map(run, work))
+
+    def close(self, wait: bool = False) -> None:
+        """Release the partition threads; ``wait`` for the partitions still running (a failed
+        query otherwise returns at once and leaves them to finish on their own)."""
         if self._pool is not None:
-            self._pool.shutdown(wait=False)
+            self._pool.shutdown(wait=wait, cancel_futures=True)
             self._pool = None
 
     @contextmanager

@@ -10,9 +10,12 @@ from __future__ import annotations
 import pyarrow as pa
 
 from planner.expr import Cast, Expr, Literal, ScalarFunction
-from planner.ir import PlanNode
+from planner.ir import FileWrite, PlanNode
 
-__all__ = ["CudfCapabilities"]
+__all__ = ["CudfCapabilities", "GPU_PARQUET_COMPRESSIONS"]
+
+# Parquet codecs (pyarrow's names) the cuDF kernels' writer maps to libcudf's CompressionType.
+GPU_PARQUET_COMPRESSIONS = frozenset({"snappy", "zstd", "lz4", "none"})
 
 # Functions whose pattern / position arguments libcudf takes only as scalars (PYLIBCUDF.md §11).
 _SCALAR_ARGUMENTS = {"replace": (1, 2), "substr": (1, 2), "trim": (1,), "ltrim": (1,), "rtrim": (1,)}
@@ -24,7 +27,24 @@ class CudfCapabilities:
     device = "gpu"
 
     def node_reason(self, node: PlanNode) -> str | None:
-        return None  # every IR operator has a GPU implementation over the Kernels protocol
+        # Every IR operator has a GPU implementation over the Kernels protocol; a file write also
+        # needs every input column on the device and a codec libcudf's writer has.
+        if isinstance(node, FileWrite):
+            return self._write_reason(node)
+        return None
+
+    def _write_reason(self, node: FileWrite) -> str | None:
+        f = node.file_format
+        if f.kind == "parquet":
+            if f.compression_level is not None:
+                return "libcudf's Parquet writer takes no compression level"
+            if (f.compression or "snappy") not in GPU_PARQUET_COMPRESSIONS:
+                return f"libcudf's Parquet writer has no {f.compression} codec"
+        for field in node.input.schema:
+            reason = self.type_reason(field.type)
+            if reason:
+                return f"column {field.name!r}: {reason}"
+        return None
 
     def type_reason(self, dtype: pa.DataType) -> str | None:
         # PYLIBCUDF.md §1: the Arrow types libcudf can hold.

@@ -47,6 +47,7 @@ if TYPE_CHECKING:
 
     from fallback_cpu.arrow_kernels import ArrowKernels
     from planner.expr import WindowCall
+    from planner.ir import FileFormat
 
     _P = ParamSpec("_P")
 
@@ -521,6 +522,18 @@ def _upload(table: pa.Table) -> CudfTable:
         return _empty(schema)
     device = plc.Table.from_arrow(pa.Table.from_arrays(arrays, names=[f.name for f in fields]))
     return CudfTable(device, schema)
+
+
+def _parquet_compression(name: str | None) -> plc.io.types.CompressionType:
+    """pyarrow's compression name → libcudf's; the names are those of
+    ``gpu_exec.cudf_capabilities.GPU_PARQUET_COMPRESSIONS`` (others are placed on the CPU)."""
+    kinds = {
+        "snappy": plc.io.types.CompressionType.SNAPPY,
+        "zstd": plc.io.types.CompressionType.ZSTD,
+        "lz4": plc.io.types.CompressionType.LZ4,
+        "none": plc.io.types.CompressionType.NONE,
+    }
+    return kinds[name or "snappy"]
 
 
 def _empty(schema: pa.Schema) -> CudfTable:
@@ -1598,6 +1611,33 @@ class CudfKernels:
             position += sizes[g]
         bounds = [b for g in wanted for b in (starts[g], starts[g] + sizes[g])]
         return plc.concatenate.concatenate(plc.copying.slice(table, bounds))
+
+    @_kernel
+    def write_file(self, table: CudfTable, schema: pa.Schema, path: str, file_format: FileFormat) -> None:
+        if file_format.kind != "parquet":
+            # host round-trip: libcudf's CSV writer formats floats, decimals and dates its own way;
+            # pyarrow writes them as the CPU backend (and DataFusion) do.
+            _arrow_kernels().write_file(self.to_arrow(table, schema), schema, path, file_format)
+            return
+        # Names and decimal precisions are not in the device table (§1); the Arrow schema stored
+        # in the file gives back the planned types (date32, decimal128(p, s), string).
+        device = table.table
+        metadata = plc.io.types.TableInputMetadata(device)
+        for column, field in zip(metadata.column_metadata, schema):
+            # Nullability from the plan, as pyarrow writes it: left to libcudf it follows each
+            # partition's null mask, and files of one table would disagree on their schema.
+            column.set_name(field.name).set_nullability(field.nullable)
+            if pa.types.is_decimal(field.type):
+                column.set_decimal_precision(int(field.type.precision))
+        builder = (
+            plc.io.parquet.ParquetWriterOptions.builder(plc.io.SinkInfo([path]), device)
+            .metadata(metadata)
+            .compression(_parquet_compression(file_format.compression))
+            .write_arrow_schema(True)
+        )
+        if file_format.row_group_size is not None:
+            builder = builder.row_group_size_rows(file_format.row_group_size)
+        plc.io.parquet.write_parquet(builder.build())
 
     @_kernel
     def from_arrow(self, table: pa.Table) -> CudfTable:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import html
 import threading
-from functools import cached_property
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Literal, Sequence
 
 import pyarrow as pa
@@ -36,10 +35,12 @@ if TYPE_CHECKING:
     from datafusion import Expr
 
     from gpu_exec.context import OperatorMetrics
+    from gpu_exec.output_files import OutputTarget
     from gpu_exec.session import Session
     from planner.ir import PlanNode
     from scheduler.cluster import ClusterConnection
     from scheduler.query import JobSummary
+    from scheduler.runner import JobListener
 
 __all__ = ["DataFrame"]
 
@@ -67,6 +68,31 @@ def _describe(value: Any) -> str:
     return repr(value)
 
 
+class _planned_once:  # noqa: N801 — used as a decorator, like functools.cached_property
+    """A property computed once, under the session's lock, then kept in the instance.
+
+    Planning reads DataFusion's context and the catalog, which other threads change (DDL): it
+    holds the session's lock. functools.cached_property is not used: in Python 3.11 it holds one
+    lock per property across all instances, taken before the session's lock by one thread and
+    after it by another (``Session.sql`` plans under the session's lock) — a deadlock.
+    """
+
+    def __init__(self, compute: Callable[[Any], Any]) -> None:
+        self.compute = compute
+        self.name = compute.__name__
+        self.__doc__ = compute.__doc__
+
+    def __get__(self, instance: Any, owner: type | None = None) -> Any:
+        if instance is None:
+            return self
+        cache = instance.__dict__  # found there first on later reads: this is a non-data descriptor
+        if self.name not in cache:
+            with instance._session._lock:
+                if self.name not in cache:
+                    cache[self.name] = self.compute(instance)
+        return cache[self.name]
+
+
 class DataFrame:
     """A lazy query: relational methods build on it, terminal methods run it on gpu-exec.
 
@@ -84,18 +110,24 @@ class DataFrame:
         *,
         step: str = "DataFrame",
         plan: PlanNode | None = None,
+        result: pa.Table | None = None,
+        output: OutputTarget | None = None,
     ) -> None:
         self._session = session
-        self._df = df  # None only for the empty result of CREATE VIEW / DROP VIEW, which has `plan`
+        # None only for statements (DDL, COPY), which give their own `plan`: the rows of a statement
+        # that already ran (`result`), or a write that runs on to_arrow() (`output`).
+        self._df = df
         self._step = step  # the method that made this DataFrame, named by late planning errors ("" for SQL)
         if plan is not None:
             self.__dict__["logical_plan"] = plan
+        self._result = result
+        self._output = output
         self.metrics: dict[str, OperatorMetrics] = {}
         self.job_summary: JobSummary | None = None  # what the last distributed run did
         self._cancel = threading.Event()
 
     # ---- planning (lazy) ----------------------------------------------------------------------
-    @cached_property
+    @_planned_once
     def logical_plan(self) -> PlanNode:
         """gpu-exec's IR of DataFusion's optimized logical plan, translated on first use."""
         from planner.translate import translate
@@ -109,7 +141,7 @@ class DataFrame:
         return translate(optimized, self._session._planner_ctx, self._session.catalog,
                          unoptimized=self._df.logical_plan())
 
-    @cached_property
+    @_planned_once
     def physical_plan(self) -> PlanNode:
         """The partitioned plan the engine runs; the fallback policy is applied when it is made."""
         config = self._session.config
@@ -150,9 +182,11 @@ class DataFrame:
     def _derive(self, method: str, args: Sequence[Any], build: Callable[[datafusion.DataFrame], Any]) -> DataFrame:
         step = f"DataFrame.{method}({', '.join(_describe(a) for a in args)})"
         if self._df is None:
-            raise SQLError(f"{step}: this DataFrame is the empty result of a CREATE/DROP VIEW statement")
+            raise SQLError(f"{step}: this DataFrame is the result of a statement "
+                           "(CREATE/DROP VIEW or TABLE, COPY, SHOW TABLES, DESCRIBE), not a query")
         try:
-            df = build(self._df)
+            with self._session._lock:  # building a plan reads DataFusion's context
+                df = build(self._df)
         except Exception as exc:  # noqa: BLE001 — DataFusion raises plain exceptions
             raise SQLError(f"{step}: {clean_datafusion_message(exc)}") from None
         return DataFrame(self._session, df, step=step)
@@ -261,49 +295,74 @@ class DataFrame:
     def sql_view(self, name: str) -> DataFrame:
         """Register this DataFrame as the view ``name`` for ``Session.sql``; returns ``self``."""
         if self._df is None:
-            raise SQLError(f"DataFrame.sql_view({name!r}): the empty result of a statement can't be a view")
+            raise SQLError(f"DataFrame.sql_view({name!r}): the result of a statement can't be a view")
         self._session._register_view(name, self._df)
         return self
 
     create_view = sql_view
 
     # ---- terminal methods (run on gpu-exec) ---------------------------------------------------
-    def to_arrow(self) -> pa.Table:
-        """Run the query and return all its rows."""
-        from gpu_exec.driver import run_plan
+    def to_arrow(self, *, listeners: Sequence[JobListener] = ()) -> pa.Table:
+        """Run the query and return all its rows. For a statement: its result (COPY runs now).
 
+        ``listeners`` (scheduler.runner.JobListener) hear of the jobs, stages and tasks of a
+        distributed run, instead of the default progress bar (a service follows its queries this
+        way); a run in process has no jobs to report.
+        """
+        if self._result is not None:
+            return self._result
         physical = self.physical_plan
-        if self._session._cluster is not None:
-            return self._run_distributed(self._session._cluster, physical)
-        session = self._session
-        config = session.config
-        ctx = ExecutionContext(
-            kernels=session.kernels,
-            partitions=config.partitions,
-            broadcast_rows=config.broadcast_rows,
-            kernels_by_device=session.kernels_by_device,
-            gpu_capabilities=CudfCapabilities() if session.device.name == "gpu" else None,
-        )
+        output = self._output
+        if output is None:
+            return self._run(physical, listeners)
+        output.prepare()
         try:
-            result = run_plan(physical, ctx)
-        finally:
-            ctx.close()
-            self.metrics = dict(ctx.metrics)
+            result = self._run(physical, listeners)
+            output.commit()
+        except BaseException:
+            output.abort()
+            raise
         return result
 
-    def _run_distributed(self, cluster: ClusterConnection, physical: PlanNode) -> pa.Table:
-        from scheduler.query import run_query
+    def _run(self, physical: PlanNode, listeners: Sequence[JobListener]) -> pa.Table:
+        from gpu_exec.driver import run_plan
 
         try:
-            result = run_query(cluster, physical, cancel_event=self._cancel)
+            if self._session._cluster is not None:
+                return self._run_distributed(self._session._cluster, physical, listeners)
+            session = self._session
+            config = session.config
+            ctx = ExecutionContext(
+                kernels=session.kernels,
+                partitions=config.partitions,
+                broadcast_rows=config.broadcast_rows,
+                kernels_by_device=session.kernels_by_device,
+                gpu_capabilities=CudfCapabilities() if session.device.name == "gpu" else None,
+                cancel_event=self._cancel,
+            )
+            try:
+                return run_plan(physical, ctx)
+            finally:
+                # A failed write waits for the partitions still writing, so that nothing lands in
+                # its directory once it has been removed.
+                ctx.close(wait=self._output is not None)
+                self.metrics = dict(ctx.metrics)
         finally:
             self._cancel = threading.Event()  # a cancel ends this run only
+
+    def _run_distributed(self, cluster: ClusterConnection, physical: PlanNode,
+                         listeners: Sequence[JobListener]) -> pa.Table:
+        from scheduler.query import run_query
+
+        result = run_query(cluster, physical, cancel_event=self._cancel,
+                           listeners=[*listeners] if listeners else None)
         self.metrics, self.job_summary = result.metrics, result.summary
         return result.table
 
     def cancel(self) -> None:
-        """Cancel this query while it runs on a cluster (from another thread): ``to_arrow()``
-        raises QueryCancelled and the query's shuffle data is dropped on every worker."""
+        """Cancel this query while it runs (from another thread): ``to_arrow()`` raises
+        QueryCancelled — in process at the next operator or partition, on a cluster at once, the
+        query's shuffle data dropped on every worker. A COPY leaves no files."""
         self._cancel.set()
 
     def to_pandas(self) -> pandas.DataFrame:
@@ -331,11 +390,15 @@ class DataFrame:
         """Run ``count(*)`` over this DataFrame on gpu-exec; the number of rows."""
         from datafusion import functions as f
 
+        if self._df is None:
+            return self.to_arrow().num_rows
         counted = self._derive("count", (), lambda d: d.aggregate([], [f.count_star().alias("count")]))
         return int(counted.to_arrow().column(0)[0].as_py())
 
     def head(self, n: int = 5) -> pa.Table:
         """Run the query limited to ``n`` rows."""
+        if self._df is None:
+            return self.to_arrow().slice(0, n)
         return self.limit(n).to_arrow()
 
     def show(self, n: int = 20) -> None:

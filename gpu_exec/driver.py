@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Mapping
 
 import pyarrow as pa
 
-from gpu_exec.operators import aggregate, basic, exchange, join, scan, sort, window
+from gpu_exec.operators import aggregate, basic, exchange, join, scan, sort, window, write
 from planner import ir
 from planner.errors import ExecutionError, GpuExecError
 from planner.expr import Expr, Literal, ScalarSubquery, SortKey, walk
@@ -90,13 +90,12 @@ def execute(node: ir.PlanNode, ctx: ExecutionContext,
 def _run_operator(node: ir.PlanNode, inputs: list[list[Table]], ctx: ExecutionContext) -> list[Table]:
     """``node``'s operator over its children's partitions, on its device's kernels, timed."""
     ctx = ctx.on_device(ctx.device_of(node))
+    ctx.check_cancelled()  # an operator boundary: a cancelled query stops here
     name = type(node).__name__
     with ctx.timed(name) as metrics:
         try:
             out = _operator(node, inputs, ctx)
-        except GpuExecError:
-            raise
-        except MemoryError:
+        except (GpuExecError, MemoryError):
             raise
         except Exception as exc:  # a kernel failed: name the operator, keep the cause
             raise ExecutionError(f"{name} failed: {type(exc).__name__}: {exc}") from exc
@@ -195,6 +194,11 @@ def _(node: ir.Sort, inputs: list[list[Table]], ctx: ExecutionContext) -> list[T
 @_operator.register(ir.Window)
 def _(node: ir.Window, inputs: list[list[Table]], ctx: ExecutionContext) -> list[Table]:
     return window.window(node, inputs[0], ctx)
+
+
+@_operator.register(ir.FileWrite)
+def _(node: ir.FileWrite, inputs: list[list[Table]], ctx: ExecutionContext) -> list[Table]:
+    return write.write_files(node, inputs[0], ctx)
 
 
 @_operator.register(ir.Exchange)

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
     from planner.expr import BinaryOperator, Literal, UnaryOperator, WindowCall
+    from planner.ir import FileFormat
 
 __all__ = ["Table", "Column", "Operand", "SortSpec", "AggSpec", "Kernels", "KERNEL_METHODS"]
 
@@ -73,6 +74,12 @@ class Kernels(Protocol):
     def slice(self, table: Table, offset: int, length: int) -> Table: ...
 
     def empty(self, schema: pa.Schema) -> Table: ...
+
+    def write_file(self, table: Table, schema: pa.Schema, path: str, file_format: FileFormat) -> None:
+        """Write ``table`` (named and typed by ``schema``) as a new file at ``path``, Parquet or
+        CSV as ``file_format`` says; reading the file back gives ``schema``'s columns and values
+        (Parquet: exactly ``schema``, its Arrow schema stored in the file)."""
+        ...
 
     def literal_column(self, value: Literal, num_rows: int) -> Column:
         """``num_rows`` copies of a literal (NULL literal → all-null column of its type)."""

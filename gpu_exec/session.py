@@ -7,6 +7,7 @@ import os
 import re
 import shutil
 import tempfile
+import threading
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
@@ -24,12 +25,11 @@ if TYPE_CHECKING:
 
     from distributed import Client
 
+    from gpu_exec.statements import Params, PreparedStatement, TableInfo
     from scheduler.cluster import ClusterConnection
 
 __all__ = ["connect", "Session", "DataFrame"]
 
-# DDL that DataFusion runs itself while planning and that changes only its view catalog.
-_VIEW_DDL = re.compile(r"DDL not supported: (CreateView|DropView)")
 _TABLE_NOT_FOUND = re.compile(r"table '(?:[^']*\.)?([^'.]+)' not found")
 
 
@@ -45,6 +45,7 @@ def connect(
     progress: str | None = None,
     shuffle_memory_limit: int | None = None,
     fetch_timeout: float | None = None,
+    warehouse: str | os.PathLike[str] | None = None,
 ) -> Session:
     """Start a gpu-exec session: in this process (the default), or on a Dask cluster.
 
@@ -80,13 +81,17 @@ def connect(
         Bytes of shuffle data each worker keeps in memory before spilling to disk (default 2 GiB).
     fetch_timeout
         Seconds a worker keeps trying to reach a peer before its data counts as lost (default 10).
+    warehouse
+        The directory where ``CREATE TABLE name AS SELECT ...`` writes ``<warehouse>/name/``
+        (default ``./gpu-exec-warehouse``); on a cluster the workers must see the same path.
 
     Each argument left as None takes its ``GPU_EXEC__<NAME>`` environment variable, then the default.
     """
     return Session(
         Config.build(device=device, partitions=partitions, fallback=fallback, broadcast_rows=broadcast_rows,
                      workers=workers, cluster=cluster, worker_threads=worker_threads, progress=progress,
-                     shuffle_memory_limit=shuffle_memory_limit, fetch_timeout=fetch_timeout)
+                     shuffle_memory_limit=shuffle_memory_limit, fetch_timeout=fetch_timeout,
+                     warehouse=warehouse)
     )
 
 
@@ -95,18 +100,18 @@ class Session:
     optimized by DataFusion, translated to gpu-exec's IR, and run on the session's device — in
     process, or on the session's Dask cluster when it has one."""
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, *, cluster: ClusterConnection | None = None) -> None:
+        """``cluster``: an open connection to run on (the query service opens its own, which does
+        not wait for executors); by default one is opened when ``config`` asks for a cluster."""
         import datafusion
 
         self.config = config
-        self._cluster: ClusterConnection | None = None
-        if config.workers or config.cluster:
+        self._cluster = cluster
+        if cluster is None and (config.workers or config.cluster):
             from scheduler.cluster import ClusterConnection
 
             self._cluster = ClusterConnection.open(config)
-            self.device: DeviceChoice = self._cluster.device  # the workers' device, not this machine's
-        else:
-            self.device = choose_device(config.device)
+        self._local_device = choose_device(config.device) if self._cluster is None else None
         self.kernels = make_kernels(self.device, GpuMemoryConfig(config.gpu_memory, config.gpu_pool_size or None))
         # The CPU kernels are always at hand: operators the GPU can't run fall back to them.
         self.kernels_by_device = {"cpu": make_kernels(DeviceChoice("cpu")), self.device.name: self.kernels}
@@ -114,6 +119,19 @@ class Session:
         self._planner_ctx = datafusion.SessionContext()
         self._names = itertools.count(1)  # generated table names of read_parquet / from_arrow / ...
         self._temp_dir: str | None = None  # from_arrow's files, created on first use
+        # Planning and catalog changes, from any thread (a Flight SQL server calls sql() from many):
+        # DataFusion's context is not made for concurrent changes. Running queries needs no lock.
+        self._lock = threading.RLock()
+        self._managed_tables: dict[str, str] = {}  # CREATE TABLE AS tables → their warehouse directory
+
+    @property
+    def device(self) -> DeviceChoice:
+        """Where queries run: this machine's device, or the cluster workers' (known once a worker
+        has joined)."""
+        if self._cluster is not None:
+            return self._cluster.device
+        assert self._local_device is not None
+        return self._local_device
 
     @property
     def dask_client(self) -> Client | None:
@@ -121,17 +139,29 @@ class Session:
         return self._cluster.client if self._cluster is not None else None
 
     # ---- tables -------------------------------------------------------------------------------
-    def register_parquet(self, name: str, path: str | os.PathLike[str]) -> None:
-        """Register a Parquet file, or a directory of Parquet files, as table ``name``."""
-        self.catalog.register_parquet(name, path)
-        self._replace_planner_table(name)
-        self._planner_ctx.register_parquet(name, os.fspath(path))
+    def register_parquet(self, name: str, path: str | os.PathLike[str], *, schema: pa.Schema | None = None) -> None:
+        """Register a Parquet file, or a directory of Parquet files, as table ``name``; ``schema``
+        (optional) picks and checks columns of the files."""
+        with self._lock:
+            source = self.catalog.register_parquet(name, path, schema=schema)
+            self._managed_tables.pop(name, None)  # the name no longer stands for a CREATE TABLE AS table
+            self._replace_planner_table(name)
+            self._planner_ctx.register_parquet(name, os.fspath(path), schema=source.schema if schema else None)
 
-    def register_csv(self, name: str, path: str | os.PathLike[str]) -> None:
-        """Register a CSV file with a header line (or a directory of .csv files) as table ``name``."""
-        source = self.catalog.register_csv(name, path)
-        self._replace_planner_table(name)
-        self._planner_ctx.register_csv(name, os.fspath(path), schema=source.schema, has_header=True)
+    def register_csv(self, name: str, path: str | os.PathLike[str], *, schema: pa.Schema | None = None,
+                     has_header: bool = True, delimiter: str = ",") -> None:
+        """Register a CSV file (or a directory of .csv files) as table ``name``: columns named by the
+        header line and typed by inference, or ``schema``'s columns by position."""
+        with self._lock:
+            source = self.catalog.register_csv(name, path, schema=schema, has_header=has_header, delimiter=delimiter)
+            self._managed_tables.pop(name, None)
+            self._replace_planner_table(name)
+            self._planner_ctx.register_csv(name, os.fspath(path), schema=source.schema, has_header=has_header,
+                                           delimiter=delimiter)
+
+    def _table_exists(self, name: str) -> bool:
+        """A table or a view of that name (views live only in the planning context)."""
+        return name in self.catalog or bool(self._planner_ctx.table_exist(name))
 
     def _replace_planner_table(self, name: str) -> None:
         try:
@@ -140,31 +170,45 @@ class Session:
             pass
 
     def tables(self) -> list[str]:
-        return self.catalog.names()
+        with self._lock:
+            return self.catalog.names()
+
+    def table_infos(self) -> list[TableInfo]:
+        """Each table and view: ``(name, kind, schema)`` with kind "TABLE" or "VIEW", by name."""
+        from gpu_exec.statements import table_infos
+
+        return table_infos(self)
 
     # ---- queries ------------------------------------------------------------------------------
-    def sql(self, query: str) -> DataFrame:
-        """Plan ``query`` (one statement) and return a lazy DataFrame. CREATE VIEW / DROP VIEW run at
-        once and return an empty DataFrame. Errors in the SQL are raised here, not at execution."""
-        from datafusion import SQLOptions
+    def sql(self, query: str, params: Params | None = None) -> DataFrame:
+        """Plan ``query`` (one statement) and return a lazy DataFrame. Errors in the SQL are raised
+        here, not at execution.
 
-        options = SQLOptions().with_allow_ddl(False).with_allow_dml(False).with_allow_statements(False)
-        try:
-            df = self._planner_ctx.sql_with_options(query, options)
-        except Exception as exc:  # noqa: BLE001 — DataFusion raises plain exceptions
-            message = clean_datafusion_message(exc)
-            if _VIEW_DDL.search(message):
-                return self._run_view_ddl(query)
-            raise self._planning_error(message) from None
-        frame = DataFrame(self, df, step="")
-        frame.physical_plan  # noqa: B018 — plan now: SQL errors and fallback="raise" surface here, not at execution
-        return frame
+        Statements other than queries run at once and return their result: CREATE EXTERNAL TABLE,
+        DROP TABLE, CREATE VIEW and DROP VIEW (no rows), CREATE [OR REPLACE] TABLE ... AS SELECT
+        (writes Parquet into the warehouse directory; one row ``count``), SHOW TABLES, DESCRIBE.
+        COPY (query) TO 'path' (FORMAT parquet | csv) runs when its result is asked for.
+
+        ``params`` gives the values of the placeholders: a sequence for ``$1, $2, ...`` (or
+        ``?``), a mapping for ``$name``. A missing or extra value is an SQLError.
+        """
+        from gpu_exec.statements import run_sql
+
+        return run_sql(self, query, params)
+
+    def prepare(self, query: str) -> PreparedStatement:
+        """Plan ``query`` without running it: its result schema (``dataset_schema``), its
+        placeholders' schema (``parameter_schema``), and ``bind(params)`` for a DataFrame."""
+        from gpu_exec.statements import prepare
+
+        return prepare(self, query)
 
     # ---- DataFrame sources ----------------------------------------------------------------------
     def table(self, name: str) -> DataFrame:
         """A DataFrame over the registered table (or view) ``name``."""
         try:
-            df = self._planner_ctx.table(name)
+            with self._lock:
+                df = self._planner_ctx.table(name)
         except Exception:  # noqa: BLE001 — DataFusion raises a bare error for an unknown name
             known = ", ".join(self.catalog.names()) or "none"
             raise CatalogError(f"unknown table {name!r} (registered: {known})") from None
@@ -198,8 +242,9 @@ class Session:
         if not isinstance(data, pa.Table):
             raise GpuExecError(f"from_arrow takes a pyarrow Table or RecordBatch, not {type(data).__name__}")
         name = self._generated_name()
-        if self._temp_dir is None:
-            self._temp_dir = tempfile.mkdtemp(prefix="gpu-exec-session-")
+        with self._lock:
+            if self._temp_dir is None:
+                self._temp_dir = tempfile.mkdtemp(prefix="gpu-exec-session-")
         path = os.path.join(self._temp_dir, f"{name}.parquet")
         pq.write_table(data, path)
         self.register_parquet(name, path)
@@ -214,20 +259,25 @@ class Session:
         return f"_gpu_exec_df_{next(self._names)}"
 
     def _register_view(self, name: str, df: datafusion.DataFrame) -> None:
-        self._replace_planner_table(name)
-        try:
-            self._planner_ctx.register_view(name, df)
-        except Exception as exc:  # noqa: BLE001
-            raise SQLError(f"DataFrame.sql_view({name!r}): {clean_datafusion_message(exc)}") from None
+        with self._lock:
+            if name in self.catalog:
+                raise CatalogError(f"DataFrame.sql_view({name!r}): a table of that name exists")
+            self._replace_planner_table(name)
+            try:
+                self._planner_ctx.register_view(name, df)
+            except Exception as exc:  # noqa: BLE001
+                raise SQLError(f"DataFrame.sql_view({name!r}): {clean_datafusion_message(exc)}") from None
 
     def _run_view_ddl(self, query: str) -> DataFrame:
-        from planner.ir import EmptyRelation
+        """CREATE VIEW / DROP VIEW: DataFusion runs them itself (they change only its view catalog)."""
+        from gpu_exec.ddl import statement_result
 
-        try:
-            self._planner_ctx.sql(query)
-        except Exception as exc:  # noqa: BLE001
-            raise self._planning_error(clean_datafusion_message(exc)) from None
-        return DataFrame(self, None, plan=EmptyRelation(False, pa.schema([])))
+        with self._lock:
+            try:
+                self._planner_ctx.sql(query)
+            except Exception as exc:  # noqa: BLE001
+                raise self._planning_error(clean_datafusion_message(exc)) from None
+        return statement_result(self, pa.schema([]).empty_table())
 
     def _planning_error(self, message: str) -> GpuExecError:
         missing = _TABLE_NOT_FOUND.search(message)
@@ -235,7 +285,8 @@ class Session:
             known = ", ".join(self.catalog.names()) or "none"
             return CatalogError(f"unknown table {missing.group(1)!r} (registered: {known})")
         if "not supported" in message and ("DDL" in message or "DML" in message or "Statement" in message):
-            return UnsupportedSQLError([f"{message}; gpu-exec runs queries, CREATE VIEW and DROP VIEW"])
+            return UnsupportedSQLError([f"{message}; gpu-exec runs queries, CREATE [EXTERNAL] TABLE, DROP TABLE, "
+                                        "CREATE VIEW, DROP VIEW, COPY, SHOW TABLES and DESCRIBE"])
         return SQLError(message)
 
     def close(self) -> None:

@@ -21,7 +21,9 @@ if TYPE_CHECKING:
 __all__ = [
     "TableRegistry",
     "ScriptResult",
+    "ScriptStatement",
     "split_statements",
+    "split_statements_with_lines",
     "is_query",
     "last_query",
     "table_format",
@@ -58,21 +60,46 @@ _SCRIPT_TOKEN = re.compile(
 )
 
 
-def split_statements(sql: str) -> list[str]:
-    """The non-empty statements of a script, comments removed.
+@dataclass(frozen=True)
+class ScriptStatement:
+    """One statement of a script, comments removed, and the 1-based line where its text starts."""
 
-    Splits on ';' outside comments, string literals and quoted identifiers.
+    text: str
+    line: int
+
+
+def split_statements_with_lines(sql: str) -> list[ScriptStatement]:
+    """The non-empty statements of a script, comments removed, each with the line it starts on
+    (for messages such as ``job.sql:12: ...``).
+
+    Splits on ';' outside comments, string literals and quoted identifiers, and counts newlines
+    (comments and literals included) so that each statement knows its line.
     """
-    statements: list[str] = []
+    statements: list[ScriptStatement] = []
     current: list[str] = []
+    start: int | None = None  # line of the current statement's first non-blank token
+    line = 1
     for match in _SCRIPT_TOKEN.finditer(sql):
-        if match.lastgroup == "end":
-            statements.append("".join(current))
-            current = []
-        elif match.lastgroup != "comment":
-            current.append(match.group(0))
-    statements.append("".join(current))
-    return [s.strip() for s in statements if s.strip()]
+        token, kind = match.group(0), match.lastgroup
+        if kind == "end":
+            statements.append(ScriptStatement("".join(current).strip(), start or line))
+            current, start = [], None
+        elif kind == "comment":
+            # A space, not nothing: "select 1/* c */from t" must not become "select 1from t".
+            current.append(" ")
+        else:
+            if start is None and token.strip():
+                start = line + token[: len(token) - len(token.lstrip())].count("\n")
+            current.append(token)
+        line += token.count("\n")
+    statements.append(ScriptStatement("".join(current).strip(), start or line))
+    return [s for s in statements if s.text]
+
+
+def split_statements(sql: str) -> list[str]:
+    """The non-empty statements of a script, comments removed (``split_statements_with_lines``
+    without the lines: one tokenizer for both)."""
+    return [s.text for s in split_statements_with_lines(sql)]
 
 
 def is_query(statement: str) -> bool:

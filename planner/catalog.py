@@ -29,16 +29,32 @@ def normalize_schema(schema: pa.Schema) -> pa.Schema:
     return pa.schema([pa.field(f.name, normalize_type(f.type), f.nullable) for f in schema])
 
 
-def _expand(path: str, suffix: str) -> tuple[str, ...]:
+def _expand(name: str, path: str, suffix: str) -> tuple[str, ...]:
     p = Path(path)
     if not p.exists():
-        raise CatalogError(f"no such file or directory: {path!r}")
+        raise CatalogError(f"table {name!r}: no such file or directory: {path!r}")
     if p.is_dir():
         files = sorted(str(f) for f in p.rglob(f"*{suffix}") if f.is_file())
         if not files:
-            raise CatalogError(f"directory {path!r} holds no {suffix} files")
+            raise CatalogError(f"table {name!r}: directory {path!r} holds no {suffix} files")
         return tuple(files)
     return (str(p),)
+
+
+def _declared_columns(name: str, path: str, declared: pa.Schema, files: pa.Schema) -> pa.Schema:
+    """The declared columns of a Parquet table, checked against its files: each must be there,
+    with the same type (a silent cast could lose digits or fail half way through a query)."""
+    problems = []
+    for field in declared:
+        index = files.get_field_index(field.name)
+        if index < 0:
+            problems.append(f"column {field.name!r} is not in the files (they have: {', '.join(files.names)})")
+        elif files.field(index).type != field.type:
+            problems.append(f"column {field.name!r} is declared {field.type} but is {files.field(index).type} "
+                            "in the files")
+    if problems:
+        raise CatalogError(f"table {name!r} ({path!r}): " + "; ".join(problems))
+    return pa.schema([files.field(f.name) for f in declared])
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,13 +87,15 @@ class Catalog:
     def __init__(self) -> None:
         self._tables: dict[str, TableSource] = {}
 
-    def register_parquet(self, name: str, path: str | os.PathLike[str]) -> TableSource:
+    def register_parquet(self, name: str, path: str | os.PathLike[str], *, schema: pa.Schema | None = None) -> TableSource:
         """Register a Parquet file or a directory of them (searched recursively) as ``name``.
 
         Every file must share the first file's schema; a missing or unreadable file is reported now,
-        not when a query runs.
+        not when a query runs. A declared ``schema`` (CREATE EXTERNAL TABLE's columns) picks
+        columns of the files by name, each with the files' type.
         """
-        paths = _expand(os.fspath(path), ".parquet")
+        declared = schema
+        paths = _expand(name, os.fspath(path), ".parquet")
         schema: pa.Schema | None = None
         for p in paths:
             try:
@@ -95,18 +113,30 @@ class Catalog:
                     f"table {name!r}: {p!r} has schema {file_schema} but {paths[0]!r} has {schema}"
                 )
         assert schema is not None
+        if declared is not None:
+            schema = _declared_columns(name, paths[0], declared, schema)
         return self._add(TableSource(name, "parquet", paths, schema))
 
-    def register_csv(self, name: str, path: str | os.PathLike[str]) -> TableSource:
-        """Register a CSV file (with a header line) or a directory of ``.csv`` files as ``name``;
-        column types are inferred from the first file."""
-        paths = _expand(os.fspath(path), ".csv")
+    def register_csv(self, name: str, path: str | os.PathLike[str], *, schema: pa.Schema | None = None,
+                     has_header: bool = True, delimiter: str = ",") -> TableSource:
+        """Register a CSV file or a directory of ``.csv`` files as ``name``. Columns are
+        ``schema``'s, by position, when given; else named by the header line (``column_1``, ...
+        without one, as DataFusion names them) and typed by inference from the first file."""
+        paths = _expand(name, os.fspath(path), ".csv")
+        read = pacsv.ReadOptions(autogenerate_column_names=not has_header)
         try:
-            with pacsv.open_csv(paths[0]) as reader:
-                schema = normalize_schema(reader.schema)
+            with pacsv.open_csv(paths[0], read_options=read,
+                                parse_options=pacsv.ParseOptions(delimiter=delimiter)) as reader:
+                inferred = normalize_schema(reader.schema)
         except (OSError, pa.ArrowException) as exc:
             raise CatalogError(f"table {name!r}: cannot read CSV file {paths[0]!r}: {exc}") from exc
-        return self._add(TableSource(name, "csv", paths, schema))
+        if schema is None:
+            schema = inferred if has_header else pa.schema(
+                [f.with_name(f"column_{i}") for i, f in enumerate(inferred, 1)])
+        elif len(schema) != len(inferred):
+            raise CatalogError(f"table {name!r}: {len(schema)} columns are declared but {paths[0]!r} has "
+                               f"{len(inferred)}")
+        return self._add(TableSource(name, "csv", paths, normalize_schema(schema), has_header, delimiter))
 
     def _add(self, source: TableSource) -> TableSource:
         self._tables[source.name] = source

@@ -8,6 +8,7 @@ __all__ = [
     "UnsupportedSQLError",
     "CatalogError",
     "ExecutionError",
+    "QueryCancelled",
 ]
 
 
@@ -25,6 +26,10 @@ class CatalogError(GpuExecError):
 
 class ExecutionError(GpuExecError):
     """A query failed while running; the message names the operator and the cause."""
+
+
+class QueryCancelled(GpuExecError):
+    """The query was cancelled (``DataFrame.cancel()`` or Ctrl-C); what it had started is dropped."""
 
 
 class UnsupportedSQLError(GpuExecError):

@@ -11,6 +11,7 @@ from planner.ir import (
     CrossJoin,
     EmptyRelation,
     Exchange,
+    FileWrite,
     Filter,
     Join,
     Limit,
@@ -114,6 +115,14 @@ def _(node: Window) -> str:
 def _(node: Exchange) -> str:
     keys = f" keys=[{_list(node.keys)}]" if node.keys else ""
     return f"Exchange({node.kind.value}): partitions={node.partitions}{keys}"
+
+
+@describe.register(FileWrite)
+def _(node: FileWrite) -> str:
+    f = node.file_format
+    what = "one file" if node.single_file else "a file per partition"
+    which = "" if node.partition is None else f" partition={node.partition}"
+    return f"FileWrite({f.kind}): {what} into {node.directory}{which}"
 
 
 def render_plan(plan: PlanNode, placement: Callable[[PlanNode], str]) -> str:

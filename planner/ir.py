@@ -36,6 +36,8 @@ __all__ = [
     "Window",
     "ExchangeKind",
     "Exchange",
+    "FileFormat",
+    "FileWrite",
     "walk_plan",
     "node_expressions",
 ]
@@ -81,12 +83,15 @@ def walk_plan(node: PlanNode) -> Iterator[PlanNode]:
 class TableSource:
     """Where a registered table's data lives. ``format`` is "parquet" or "csv"; ``paths`` are the
     files (a directory is expanded at registration). ``schema`` is the table's full file schema
-    (strings as pa.string())."""
+    (strings as pa.string()); for CSV, the columns by position, whatever the header line says.
+    ``has_header`` and ``delimiter`` describe CSV files."""
 
     name: str
     format: str
     paths: tuple[str, ...]
     schema: pa.Schema
+    has_header: bool = True
+    delimiter: str = ","
 
 
 @dataclass(frozen=True, slots=True)
@@ -250,6 +255,41 @@ class Exchange(PlanNode):
     keys: tuple[Expr, ...]
     partitions: int
     schema: pa.Schema
+
+
+@dataclass(frozen=True, slots=True)
+class FileFormat:
+    """How a FileWrite encodes its files: ``kind`` "parquet" (``compression`` as pyarrow names it,
+    ``compression_level``, ``row_group_size`` rows; None = the writer's default) or "csv"
+    (``has_header``, ``delimiter``)."""
+
+    kind: str
+    compression: str | None = None
+    compression_level: int | None = None
+    row_group_size: int | None = None
+    has_header: bool = True
+    delimiter: str = ","
+
+    @property
+    def extension(self) -> str:
+        return "." + self.kind
+
+
+@dataclass(frozen=True, slots=True)
+class FileWrite(PlanNode):
+    """Write each partition of ``input`` to its own file ``part-<partition:05d>.<ext>`` in
+    ``directory`` (COPY, CREATE TABLE AS); its output is one row per partition, ``count`` (uint64):
+    the rows that partition wrote. Partition 0 always writes a file, even empty, so the directory
+    holds the schema; other empty partitions write none. ``single_file`` asks the physical planner
+    for one partition (COPY to a file name). ``partition`` is None in a plan; a distributed task
+    pins it to the task's partition (planner.stages.task_plan), which names the file."""
+
+    input: PlanNode
+    directory: str
+    file_format: FileFormat
+    single_file: bool
+    schema: pa.Schema
+    partition: int | None = None
 
 
 def node_expressions(node: PlanNode) -> list[Any]:

@@ -13,7 +13,9 @@ A pure function of the logical plan and the target partition count. Rules (DESIG
   arguments: hash exchange on the keys → single-step aggregate;
 - ORDER BY: sort (and top-k) per partition → single-partition merge → final sort;
 - LIMIT/OFFSET: local limit per partition → single-partition merge → limit;
-- windows: hash exchange on PARTITION BY (single partition when there is none).
+- windows: hash exchange on PARTITION BY (single partition when there is none);
+- file writes: partition-wise (one file per partition, written where the partition is), except
+  a write to one file, which gets a single-partition merge unless its input already is one.
 """
 
 from __future__ import annotations
@@ -37,10 +39,12 @@ from planner.ir import (
     Values,
     Exchange,
     ExchangeKind,
+    FileWrite,
     Join,
     JoinType,
     Limit,
     PlanNode,
+    Projection,
     Sort,
     Window,
 )
@@ -201,6 +205,26 @@ def _(node: Window, partitions: int) -> PlanNode:
     if keys and same_keys:
         return dataclasses.replace(node, input=_hash(node.input, keys, partitions))
     return dataclasses.replace(node, input=_single(node.input))
+
+
+@_distribute.register(FileWrite)
+def _(node: FileWrite, partitions: int) -> PlanNode:
+    # Not only when partitions > 1: a union yields a partition per input even then.
+    if node.single_file and not _single_partition(node.input):
+        return dataclasses.replace(node, input=_single(node.input))
+    return node
+
+
+def _single_partition(node: PlanNode) -> bool:
+    """Whether a distributed ``node`` surely yields one partition: a single-partition merge (or a
+    literal table) below nothing but partition-wise operators."""
+    if isinstance(node, Exchange):
+        return node.kind is ExchangeKind.SINGLE
+    if isinstance(node, (Values, EmptyRelation)):
+        return True
+    if isinstance(node, (Projection, Filter, Sort, Limit, Aggregate, Window)):
+        return _single_partition(node.children()[0])
+    return False
 
 
 def avg_sum_type(arg_type: pa.DataType) -> pa.DataType:

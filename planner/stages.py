@@ -29,6 +29,7 @@ from planner.ir import (
     EmptyRelation,
     Exchange,
     ExchangeKind,
+    FileWrite,
     Join,
     PlanNode,
     TableScan,
@@ -229,6 +230,9 @@ def _bind(node: PlanNode, p: int, scan_splits: ScanSplits) -> PlanNode:
                 return dataclasses.replace(node, inputs=(_bind(child, p - offset, scan_splits),))
             offset += n
         raise AssertionError(f"union has no partition {p}")
+    if isinstance(node, FileWrite):
+        # The task's partition names the file it writes (in process, the partition's position).
+        return dataclasses.replace(node, input=_bind(node.input, p, scan_splits), partition=p)
     children = node.children()
     if isinstance(node, (Join, CrossJoin)):
         # Co-partitioned sides pair partition p with p; a one-partition side is read whole.

@@ -20,12 +20,17 @@ How the facts DataFusion's Python API does not expose are obtained (datafusion 5
   a LIKE is an ILIKE. The join's ``null_aware`` flag is read from the node's one-line display.
 
 Strings are ``pa.string()`` everywhere in the IR (Utf8View and LargeUtf8 are normalized).
+
+Statements (``translate_statement``): DataFusion's DDL, COPY and DESCRIBE plans become the classes
+of planner.statements, and ``parameter_types`` reads the types DataFusion inferred for a query's
+placeholders.
 """
 
 from __future__ import annotations
 
 import decimal
 import functools
+import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -37,15 +42,17 @@ from datafusion.plan import LogicalPlan
 
 from planner import expr as ex
 from planner import ir
+from planner import statements as st
 from planner.catalog import normalize_schema, normalize_type
 from planner.errors import GpuExecError, SQLError, UnsupportedSQLError
+from planner.sql_text import column_definitions
 
 if TYPE_CHECKING:
     import datafusion
 
     from planner.catalog import Catalog
 
-__all__ = ["translate"]
+__all__ = ["translate", "translate_statement", "parameter_types"]
 
 
 def translate(
@@ -97,6 +104,39 @@ def translate(
     if translator.reasons:
         raise UnsupportedSQLError(translator.reasons)
     return root.node
+
+
+def translate_statement(plan: LogicalPlan, ctx: datafusion.SessionContext, sql: str) -> st.Statement | None:
+    """The statement of ``plan`` as gpu-exec's (planner.statements); None when it is a query.
+
+    Parameters
+    ----------
+    plan
+        DataFusion's plan of the statement, not run: the input of ``EXPLAIN <statement>`` for DDL
+        and COPY, which DataFusion refuses to plan otherwise without running it; the plan itself
+        for DESCRIBE.
+    ctx
+        The planning context (it types declared columns).
+    sql
+        The statement's text: DataFusion's Python API gives the names of a CREATE EXTERNAL
+        TABLE's declared columns but not their types.
+    """
+    return _translate_statement(plan.to_variant(), plan, ctx, sql)
+
+
+def parameter_types(plan: LogicalPlan) -> dict[str, pa.DataType]:
+    """The types DataFusion inferred for the placeholders of ``plan`` (unoptimized, unbound), by
+    name without ``$``: from the comparisons and arithmetic they appear in (``a > $1`` gives
+    ``a``'s type). Placeholders DataFusion could not type, and those inside subqueries or
+    aggregate FILTER clauses (not reachable from Python), are absent."""
+    found: dict[str, pa.DataType] = {}
+    pending = [plan]
+    while pending:
+        node = pending.pop()
+        for e in _plan_expressions(node.to_variant()):
+            _placeholder_types(_wrap(e), found)
+        pending.extend(node.inputs())
+    return found
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1064,6 +1104,132 @@ def _(t: _Translator, e: DFExpr, scope: _Scope) -> ex.Expr:
 def _(t: _Translator, e: DFExpr, scope: _Scope) -> ex.Expr:
     t.unsupported(f"{e.canonical_name()} where DataFusion left it inside another expression")
     return _stand_in_expr()
+
+
+# ---------------------------------------------------------------------------------------------
+# Statements (DDL, COPY, DESCRIBE) and placeholders
+# ---------------------------------------------------------------------------------------------
+
+
+def _logical_plan(raw: Any) -> LogicalPlan:
+    # Statement variants hand out DataFusion's raw plan objects, not the Python wrapper.
+    return raw if isinstance(raw, LogicalPlan) else LogicalPlan(raw)
+
+
+@functools.singledispatch
+def _translate_statement(variant: Any, plan: LogicalPlan, ctx: datafusion.SessionContext, sql: str) -> st.Statement | None:
+    return None
+
+
+@_translate_statement.register(dfx.CreateExternalTable)
+def _(v: dfx.CreateExternalTable, plan: LogicalPlan, ctx: datafusion.SessionContext, sql: str) -> st.Statement:
+    names = list(v.schema().field_names())
+    return st.CreateExternalTable(
+        name=st.table_name(v.name()),
+        file_type=str(v.file_type()).lower(),
+        locations=tuple(v.locations()),
+        schema=_declared_schema(ctx, sql, names) if names else None,
+        options=tuple(v.options().items()),
+        if_not_exists=v.if_not_exists(),
+        partition_columns=tuple(v.table_partition_cols()),
+        unbounded=v.unbounded(),
+    )
+
+
+def _declared_schema(ctx: datafusion.SessionContext, sql: str, names: list[str]) -> pa.Schema:
+    """The declared columns of a CREATE EXTERNAL TABLE, typed by planning (not running)
+    ``CREATE TABLE <scratch> (<the same column list>)``: DataFusion's own type names and rules."""
+    from datafusion import SQLOptions
+
+    columns = column_definitions(sql)
+    schema = None
+    if columns is not None:
+        try:
+            explained = ctx.sql_with_options(f"EXPLAIN CREATE TABLE __gpu_exec_columns ({columns})", SQLOptions())
+            (empty,) = explained.logical_plan().inputs()[0].to_variant().input()
+            schema = normalize_schema(ctx.create_dataframe_from_logical_plan(_logical_plan(empty)).schema())
+        except Exception as exc:  # noqa: BLE001 — DataFusion raises plain exceptions
+            raise SQLError(f"cannot type the declared columns ({columns.strip()}): {exc}") from None
+    if schema is None or [_unqualified(n) for n in names] != schema.names:
+        raise SQLError(f"internal planning error: cannot read the column list of {sql!r}")
+    return schema
+
+
+def _unqualified(name: str) -> str:
+    return name.rsplit(".", 1)[-1]
+
+
+@_translate_statement.register(dfx.CreateMemoryTable)
+def _(v: dfx.CreateMemoryTable, plan: LogicalPlan, ctx: datafusion.SessionContext, sql: str) -> st.Statement:
+    (query,) = v.input()
+    return st.CreateTableAs(st.table_name(v.name()), _logical_plan(query), v.or_replace(), v.if_not_exists())
+
+
+@_translate_statement.register(dfx.DropTable)
+def _(v: dfx.DropTable, plan: LogicalPlan, ctx: datafusion.SessionContext, sql: str) -> st.Statement:
+    return st.DropTable(st.table_name(v.name()), v.if_exists())
+
+
+@_translate_statement.register(dfx.CopyTo)
+def _(v: dfx.CopyTo, plan: LogicalPlan, ctx: datafusion.SessionContext, sql: str) -> st.Statement:
+    # The format is only in FileType's text: "FileType(FileType: ParquetFormatFactory { ... })".
+    found = re.search(r"(\w+)FormatFactory", str(v.file_type()))
+    file_type = found.group(1).lower() if found else str(v.file_type())
+    return st.CopyTo(_logical_plan(v.input()), v.output_url(), file_type, tuple(v.options().items()),
+                     tuple(v.partition_by()))
+
+
+@_translate_statement.register(dfx.DescribeTable)
+def _(v: dfx.DescribeTable, plan: LogicalPlan, ctx: datafusion.SessionContext, sql: str) -> st.Statement:
+    return st.DescribeTable(normalize_schema(v.schema()))
+
+
+# Expression accessors of the plan variants that may hold placeholders.
+_PLAN_EXPRESSIONS = ("projections", "predicate", "group_by_exprs", "aggregate_exprs", "sort_exprs", "skip",
+                     "fetch", "filter", "filters", "window_exprs", "values", "on")
+_LEAF_EXPRESSIONS = {"Column", "Literal", "ScalarVariable", "OuterReferenceColumn", "ScalarSubquery", "Exists",
+                     "InSubquery", "Wildcard"}
+
+
+def _plan_expressions(variant: Any) -> list[Any]:
+    out: list[Any] = []
+
+    def collect(value: Any) -> None:
+        if value is None or isinstance(value, (bool, int, float, str)):  # e.g. a TableScan's fetch
+            return
+        if isinstance(value, (list, tuple)):
+            for item in value:
+                collect(item)
+        elif type(value).__name__ == "SortExpr":
+            out.append(value.expr())
+        elif isinstance(value, DFExpr) or type(value).__name__ in ("RawExpr", "Expr"):
+            out.append(value)
+
+    for accessor in _PLAN_EXPRESSIONS:
+        method = getattr(variant, accessor, None)
+        if callable(method):
+            try:
+                collect(method())
+            except Exception:  # noqa: BLE001 — an accessor that does not apply to this variant
+                continue
+    return out
+
+
+def _placeholder_types(e: DFExpr, found: dict[str, pa.DataType]) -> None:
+    kind = e.variant_name()
+    if kind == "Placeholder":
+        field = e.to_variant().field()
+        if field is not None:
+            found.setdefault(e.to_variant().id().removeprefix("$"), normalize_type(field.type))
+        return
+    if kind in _LEAF_EXPRESSIONS:
+        return
+    try:
+        operands = e.rex_call_operands()
+    except Exception:  # noqa: BLE001 — no operands for this kind of expression
+        return
+    for operand in operands:
+        _placeholder_types(_wrap(operand), found)
 
 
 # ---------------------------------------------------------------------------------------------

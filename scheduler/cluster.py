@@ -72,23 +72,26 @@ def shuffle_stats(client: Client) -> dict[str, dict[str, Any]]:
 class ClusterConnection:
     """The Dask client of a session, and the cluster it started (None when it joined one)."""
 
-    def __init__(self, client: Client, cluster: Any, device: DeviceChoice, config: Config) -> None:
+    def __init__(self, client: Client, cluster: Any, device: DeviceChoice | None, config: Config) -> None:
         self.client = client
         self.cluster = cluster
-        self.device = device
+        self._device = device
         self.config = config
         self.listeners: list[JobListener] = []  # told of every job's progress (tooling, tests)
 
     @classmethod
-    def open(cls, config: Config) -> ClusterConnection:
-        """Start the embedded cluster (``config.workers``) or connect to ``config.cluster``."""
+    def open(cls, config: Config, *, wait_for_workers: bool = True) -> ClusterConnection:
+        """Start the embedded cluster (``config.workers``) or connect to ``config.cluster``.
+        ``wait_for_workers=False`` (the query service, which starts before its executors): don't
+        wait for a first worker; queries wait for one (``ensure_workers``)."""
         from distributed import Client
 
         cluster = None
         try:
             if config.cluster:
                 client = Client(config.cluster, timeout=CONNECT_TIMEOUT_SECONDS, set_as_default=False)
-                client.wait_for_workers(1, timeout=CONNECT_TIMEOUT_SECONDS)
+                if wait_for_workers:
+                    client.wait_for_workers(1, timeout=CONNECT_TIMEOUT_SECONDS)
             else:
                 gpu = choose_device(config.device).name == "gpu"
                 cluster = start_local_cluster(config.workers, config.worker_threads, gpu)
@@ -99,15 +102,42 @@ class ClusterConnection:
             where = config.cluster or f"an embedded cluster of {config.workers} workers"
             raise ClusterError(f"cannot start or reach {where}: {exc}") from exc
         try:
-            device = cls._cluster_device(client, config.device)
-            install_shuffle_service(client, config.shuffle_memory_limit, config.fetch_timeout,
-                                    config.shuffle_device_memory_limit)
+            device = None
+            if client.scheduler_info().get("workers"):
+                device = cls._cluster_device(client, config.device)
+                install_shuffle_service(client, config.shuffle_memory_limit, config.fetch_timeout,
+                                        config.shuffle_device_memory_limit)
         except BaseException:
             client.close()
             if cluster is not None:
                 cluster.close()
             raise
         return cls(client, cluster, device, config)
+
+    def ensure_workers(self, timeout: float = CONNECT_TIMEOUT_SECONDS) -> None:
+        """Wait up to ``timeout`` seconds for a first worker (a service started before its
+        executors); then the workers' device is known."""
+        if self._device is not None:
+            return
+        try:
+            self.client.wait_for_workers(1, timeout=timeout)
+        except TimeoutError:
+            raise ClusterError(
+                f"no executors are connected to the scheduler at {self.client.scheduler.address} "
+                f"(waited {timeout:g} s): start one with `gpu-exec executor --scheduler "
+                f"{self.client.scheduler.address}`") from None
+        config = self.config
+        self._device = self._cluster_device(self.client, config.device)
+        # Executors started by `gpu-exec executor` bring their own (with their flags' settings).
+        install_shuffle_service(self.client, config.shuffle_memory_limit, config.fetch_timeout,
+                                config.shuffle_device_memory_limit)
+
+    @property
+    def device(self) -> DeviceChoice:
+        """The workers' device; before any worker joined, the one asked for ("auto": the CPU)."""
+        if self._device is not None:
+            return self._device
+        return DeviceChoice("gpu" if self.config.device == "gpu" else "cpu", "no executors have joined yet")
 
     @staticmethod
     def _cluster_device(client: Client, requested: str) -> DeviceChoice:

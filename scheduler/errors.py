@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 from gpu_exec.shuffle_fetch import FetchFailed
-from planner.errors import ExecutionError, GpuExecError
+# QueryCancelled lives in planner.errors: the in-process engine raises it too, and engine modules
+# never import scheduler. Re-exported here for the query layer and its users.
+from planner.errors import ExecutionError, GpuExecError, QueryCancelled
 
 __all__ = ["FetchFailed", "QueryCancelled", "ClusterError", "ExecutionError"]
-
-
-class QueryCancelled(GpuExecError):
-    """The query was cancelled (``DataFrame.cancel()`` or Ctrl-C); its shuffle data is dropped."""
 
 
 class ClusterError(GpuExecError):

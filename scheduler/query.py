@@ -59,6 +59,7 @@ def run_query(connection: ClusterConnection, plan: PlanNode, *, cancel_event: th
     ``listeners`` (default: a progress bar, when enabled) and the connection's own listeners hear
     of every job's progress."""
     config = connection.config
+    connection.ensure_workers()
     if listeners is None:
         listeners = [ProgressBar()] if progress_enabled(config.progress) else []
     listeners = [*listeners, *connection.listeners]

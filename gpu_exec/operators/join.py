@@ -223,4 +223,8 @@ def join(node: Join, left_parts: list[Table], right_parts: list[Table], ctx: Exe
 
 
 def cross_join(node: CrossJoin, left_parts: list[Table], right_parts: list[Table], ctx: ExecutionContext) -> list[Table]:
-    return [ctx.kernels.cross_join(l, r, node.schema) for l, r in _pairwise(left_parts, right_parts)]
+    out = []
+    for left, right in _pairwise(left_parts, right_parts):
+        ctx.check_cancelled()  # one pair's product can be large: a cancelled query stops between pairs
+        out.append(ctx.kernels.cross_join(left, right, node.schema))
+    return out

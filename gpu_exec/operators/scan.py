@@ -47,12 +47,17 @@ def read_parquet_group(node: TableScan, group: list[ParquetFragment], ctx: Execu
 
 def _read_csv(node: TableScan, ctx: ExecutionContext) -> list[Table]:
     k = ctx.kernels
-    types = {f.name: f.type for f in node.source.schema}
+    source = node.source
+    types = {f.name: f.type for f in source.schema}
     options = pacsv.ConvertOptions(column_types=types, include_columns=list(node.columns))
+    # The catalog's names by position (declared columns rename the header's; a file without a
+    # header has none).
+    read = pacsv.ReadOptions(column_names=list(source.schema.names), skip_rows=1 if source.has_header else 0)
+    parse = pacsv.ParseOptions(delimiter=source.delimiter)
     tables = []
-    for path in node.source.paths:
+    for path in source.paths:
         try:
-            tables.append(pacsv.read_csv(path, convert_options=options))
+            tables.append(pacsv.read_csv(path, read_options=read, parse_options=parse, convert_options=options))
         except (OSError, pa.ArrowException) as exc:
             raise CatalogError(f"table {node.source.name!r}: cannot read CSV file {path!r}: {exc}") from exc
     whole = pa.concat_tables(tables).cast(node.schema) if tables else node.schema.empty_table()

@@ -1,0 +1,360 @@
+"""The query endpoint (``scheduler.flight_sql``) driven by real clients: the ADBC Flight SQL
+driver, unmodified, and pyarrow.flight for what ADBC does not expose (endpoints, streams).
+
+The server runs in this process over an in-process session (fast); tests/test_service_cluster.py
+runs the same client against ``gpu-exec scheduler`` with executors.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Callable, Iterator
+
+import adbc_driver_flightsql.dbapi as adbc
+import pyarrow as pa
+import pyarrow.flight as fl
+import pyarrow.parquet as pq
+import pytest
+from adbc_driver_flightsql import DatabaseOptions
+
+from gpu_exec.compare import compare_tables, query_is_ordered
+from gpu_exec.sql_scripts import datafusion_context, last_query, run_on_datafusion, run_on_gpu_exec
+from gpu_exec.tpch import QUERY_NUMBERS, query_sql
+from scheduler.flight_sql import FlightSqlServer, ServiceLimits, pack
+from scheduler.proto import flight_sql_pb2 as pb
+from scheduler.registry import QueryState
+
+# A query that runs a few seconds at SF 0.1 (an 18 M-row self-join of lineitem on part): long
+# enough to be cancelled or to outlive a short timeout while it runs.
+SLOW_QUERY = ("select count(*) as n from lineitem a join lineitem b on a.l_partkey = b.l_partkey "
+              "where a.l_quantity + b.l_quantity > 0")
+
+
+class AdbcSession:
+    """The ``session.sql(statement).to_arrow()`` shape over one ADBC connection, so that the SQL
+    scripts helpers (and thus the DataFusion oracle) drive the ADBC driver."""
+
+    def __init__(self, uri: str, **db_kwargs: str) -> None:
+        self.connection = adbc.connect(uri, db_kwargs=db_kwargs or None, autocommit=True)
+
+    def sql(self, statement: str) -> AdbcSession._Result:
+        return AdbcSession._Result(self.connection, statement)
+
+    class _Result:
+        def __init__(self, connection: Any, statement: str) -> None:
+            self.connection, self.statement = connection, statement
+
+        def to_arrow(self) -> pa.Table:
+            with self.connection.cursor() as cursor:
+                cursor.execute(self.statement)
+                return cursor.fetch_arrow_table()
+
+    def close(self) -> None:
+        self.connection.close()
+
+
+def _start(session: object, **limits: Any) -> FlightSqlServer:
+    return FlightSqlServer(session, "grpc://127.0.0.1:0", limits=ServiceLimits(**limits))  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="module")
+def tpch_service(tpch_data: dict[str, str], connect_for_tests: Callable[..., Any]) -> Iterator[FlightSqlServer]:
+    session = connect_for_tests(tables=tpch_data)
+    server = _start(session)
+    yield server
+    server.shutdown()
+    session.close()
+
+
+@pytest.fixture(scope="module")
+def uri(tpch_service: FlightSqlServer) -> str:
+    return f"grpc://127.0.0.1:{tpch_service.port}"
+
+
+@pytest.fixture(scope="module")
+def adbc_session(uri: str) -> Iterator[AdbcSession]:
+    session = AdbcSession(uri)
+    yield session
+    session.close()
+
+
+def _assert_same(actual: pa.Table, expected: pa.Table, sql: str) -> None:
+    differences = compare_tables(actual, expected, query_is_ordered(last_query(sql)))
+    assert not differences, "\n".join(differences)
+
+
+@pytest.mark.parametrize("number", QUERY_NUMBERS, ids=lambda n: f"q{n:02d}")
+def test_adbc_runs_tpch(number: int, adbc_session: AdbcSession, tpch_data: dict[str, str],
+                        assert_matches_datafusion: Callable[..., pa.Table]) -> None:
+    assert_matches_datafusion(query_sql(number), tpch_data, session=adbc_session)
+
+
+def test_adbc_lists_catalog_tables_and_schemas(adbc_session: AdbcSession, tpch_data: dict[str, str]) -> None:
+    connection = adbc_session.connection
+    objects = connection.adbc_get_objects(depth="all").read_all().to_pylist()
+    assert [c["catalog_name"] for c in objects] == ["datafusion"]
+    schemas = objects[0]["catalog_db_schemas"]
+    assert [s["db_schema_name"] for s in schemas] == ["public"]
+    tables = {t["table_name"]: t for t in schemas[0]["db_schema_tables"]}
+    assert set(tpch_data) <= set(tables)
+    assert [c["column_name"] for c in tables["nation"]["table_columns"]] == \
+        ["n_nationkey", "n_name", "n_regionkey", "n_comment"]
+    schema = connection.adbc_get_table_schema("orders")
+    assert schema.names == pq.read_schema(tpch_data["orders"]).names
+    assert connection.adbc_get_table_types() == ["TABLE", "VIEW"]
+    filtered = connection.adbc_get_objects(depth="tables", table_name_filter="n%").read_all().to_pylist()
+    names = [t["table_name"] for t in filtered[0]["catalog_db_schemas"][0]["db_schema_tables"]]
+    assert names == ["nation"]
+    info = connection.adbc_get_info()
+    assert info["vendor_name"] == "gpu-exec"
+    assert info["vendor_arrow_version"] == pa.__version__
+
+
+def test_adbc_prepared_statement_with_parameters(adbc_session: AdbcSession) -> None:
+    with adbc_session.connection.cursor() as cursor:
+        cursor.execute("select n_name from nation where n_regionkey = $1 and n_nationkey > $2 order by n_name", (1, 2))
+        assert [r[0] for r in cursor.fetchall()] == ["CANADA", "PERU", "UNITED STATES"]
+        cursor.execute("select n_name from nation where n_regionkey = $1 and n_nationkey > $2 order by n_name", (3, 20))
+        assert [r[0] for r in cursor.fetchall()] == ["RUSSIA", "UNITED KINGDOM"]
+
+
+def test_adbc_errors_name_their_cause_and_the_service_keeps_serving(adbc_session: AdbcSession) -> None:
+    with adbc_session.connection.cursor() as cursor:
+        with pytest.raises(adbc.Error, match="SQLError: .*No field named nope"):
+            cursor.execute("select nope from nation")
+        with pytest.raises(adbc.Error, match="CatalogError: unknown table 'missing'"):
+            cursor.execute("select * from missing")
+        with pytest.raises(adbc.Error, match="SQLError"):
+            cursor.execute("selec 1")
+        cursor.execute("select count(*) from region")
+        assert cursor.fetchone() == (5,)
+
+
+def test_adbc_ddl_and_copy(adbc_session: AdbcSession, tpch_data: dict[str, str], tmp_path: Any) -> None:
+    out = tmp_path / "nations"
+    with adbc_session.connection.cursor() as cursor:
+        cursor.execute(f"create external table nation_copy stored as parquet location '{tpch_data['nation']}'")
+        cursor.execute("show tables")
+        assert "nation_copy" in [row[2] for row in cursor.fetchall()]
+        cursor.execute(f"copy (select n_nationkey, n_name from nation_copy where n_regionkey = 2) to '{out}' (format parquet)")
+        assert cursor.fetchall() == [(5,)]
+        cursor.execute("drop table nation_copy")
+        with pytest.raises(adbc.Error, match="nation_copy"):
+            cursor.execute("select * from nation_copy")
+    written = pq.read_table(out).sort_by("n_nationkey")
+    assert written.column("n_nationkey").to_pylist() == [8, 9, 12, 18, 21]
+
+
+def test_many_concurrent_adbc_clients_all_get_right_answers(uri: str, tpch_data: dict[str, str]) -> None:
+    numbers = [1, 3, 5, 6, 10, 12, 14, 19, 4, 13]  # ten clients at once, each its own connection
+    oracle = datafusion_context(tpch_data)
+    expected = {n: run_on_datafusion(oracle, query_sql(n)).table for n in numbers}
+
+    def client(number: int) -> pa.Table:
+        session = AdbcSession(uri)
+        try:
+            return run_on_gpu_exec(session, query_sql(number)).table
+        finally:
+            session.close()
+
+    with ThreadPoolExecutor(max_workers=len(numbers)) as pool:
+        results = dict(zip(numbers, pool.map(client, numbers)))
+    for number in numbers:
+        _assert_same(results[number], expected[number], query_sql(number))
+
+
+def test_adbc_cancel_stops_a_running_query(tpch_service: FlightSqlServer, adbc_session: AdbcSession) -> None:
+    outcome: dict[str, BaseException] = {}
+    cursor = adbc_session.connection.cursor()
+
+    def run() -> None:
+        try:
+            cursor.execute(SLOW_QUERY)
+            cursor.fetchall()
+        except BaseException as exc:  # noqa: BLE001 — the outcome is the test's subject
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    record = _wait_for_running(tpch_service, SLOW_QUERY)
+    cursor.adbc_cancel()
+    thread.join(timeout=120)
+    assert not thread.is_alive()
+    cursor.close()
+    assert "error" in outcome, "the query finished although it was cancelled"
+    assert "cancel" in str(outcome["error"]).lower()
+    _wait_until(lambda: record.state is QueryState.CANCELLED)
+
+
+def _wait_for_running(server: FlightSqlServer, sql: str) -> Any:
+    found: list[Any] = []
+
+    def running() -> bool:
+        found[:] = [r for r in server.registry.list(running_only=True) if r.sql == sql]
+        return bool(found)
+
+    _wait_until(running)
+    time.sleep(0.3)  # into execution, past planning
+    return found[0]
+
+
+def _wait_until(condition: Callable[[], bool], timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out waiting"
+        time.sleep(0.02)
+
+
+def test_query_timeout_cancels_the_query(tpch_data: dict[str, str], connect_for_tests: Callable[..., Any]) -> None:
+    session = connect_for_tests(tables=tpch_data)
+    server = _start(session, query_timeout=0.3)
+    try:
+        with AdbcSession(f"grpc://127.0.0.1:{server.port}").connection as connection, connection.cursor() as cursor:
+            with pytest.raises(adbc.Error, match="query timeout of 0.3 s"):
+                cursor.execute(SLOW_QUERY)
+            cursor.execute("select count(*) from region")  # a short one still runs
+            assert cursor.fetchone() == (5,)
+        (record,) = [r for r in server.registry.list() if r.sql == SLOW_QUERY]
+        assert record.state is QueryState.CANCELLED
+    finally:
+        server.shutdown()
+        session.close()
+
+
+def test_result_size_limit_names_copy_as_the_way_out(tpch_data: dict[str, str], connect_for_tests: Callable[..., Any]) -> None:
+    session = connect_for_tests(tables=tpch_data)
+    server = _start(session, max_result_bytes=10_000)
+    try:
+        with AdbcSession(f"grpc://127.0.0.1:{server.port}").connection as connection, connection.cursor() as cursor:
+            with pytest.raises(adbc.Error, match=r"over the server's limit of 10,000 bytes.*COPY"):
+                cursor.execute("select * from orders")
+            cursor.execute("select count(*) from orders")
+            assert cursor.fetchone() == (150000,)
+    finally:
+        server.shutdown()
+        session.close()
+
+
+def _flight_info(client: fl.FlightClient, sql: str) -> fl.FlightInfo:
+    return client.get_flight_info(fl.FlightDescriptor.for_command(pack(pb.CommandStatementQuery(query=sql))))
+
+
+def test_big_results_come_as_several_endpoints_of_bounded_batches(tpch_data: dict[str, str],
+                                                                   connect_for_tests: Callable[..., Any]) -> None:
+    session = connect_for_tests(tables=tpch_data)
+    server = _start(session, endpoint_bytes=2 * 1024**2, batch_rows=10_000)
+    try:
+        client = fl.FlightClient(f"grpc://127.0.0.1:{server.port}")
+        info = _flight_info(client, "select * from orders")
+        assert info.total_records == 150_000
+        assert len(info.endpoints) >= 4
+        tables, batch_sizes = [], []
+        for endpoint in info.endpoints:
+            table = client.do_get(endpoint.ticket).read_all()
+            batch_sizes += [b.num_rows for b in table.to_batches()]
+            tables.append(table)
+        assert sum(t.num_rows for t in tables) == 150_000
+        assert max(batch_sizes) <= 10_000
+        assert pa.concat_tables(tables).column("o_orderkey").to_pylist() == \
+            pq.read_table(tpch_data["orders"], columns=["o_orderkey"]).column(0).to_pylist()
+        assert len(server.results) == 0  # every endpoint streamed: nothing kept
+        with pytest.raises(fl.FlightError, match="result is gone"):
+            client.do_get(info.endpoints[0].ticket).read_all()
+    finally:
+        server.shutdown()
+        session.close()
+
+
+def test_a_client_that_disconnects_mid_stream_frees_its_result(tpch_data: dict[str, str],
+                                                               connect_for_tests: Callable[..., Any]) -> None:
+    session = connect_for_tests(tables=tpch_data)
+    server = _start(session, batch_rows=1_000)
+    try:
+        client = fl.FlightClient(f"grpc://127.0.0.1:{server.port}")
+        info = _flight_info(client, "select * from lineitem")
+        assert len(server.results) == 1
+        reader = client.do_get(info.endpoints[0].ticket)
+        reader.read_chunk()
+        reader.cancel()
+        client.close()
+        _wait_until(lambda: len(server.results) == 0, timeout=30)
+    finally:
+        server.shutdown()
+        session.close()
+
+
+def test_cancel_flight_info_drops_the_result(tpch_service: FlightSqlServer, uri: str) -> None:
+    client = fl.FlightClient(uri)
+    info = _flight_info(client, "select * from region")
+    action = fl.Action("CancelQuery", pack(pb.ActionCancelQueryRequest(info=info.serialize())))
+    (result,) = list(client.do_action(action))
+    answer = pb.ActionCancelQueryResult()
+    from google.protobuf import any_pb2
+
+    wrapper = any_pb2.Any.FromString(result.body.to_pybytes())
+    wrapper.Unpack(answer)
+    assert answer.result == pb.ActionCancelQueryResult.CANCEL_RESULT_CANCELLED
+    with pytest.raises(fl.FlightError, match="result is gone"):
+        client.do_get(info.endpoints[0].ticket).read_all()
+
+
+def test_unsupported_commands_are_named(uri: str) -> None:
+    client = fl.FlightClient(uri)
+    with pytest.raises(fl.FlightError, match="does not support the Flight SQL command .*CommandGetXdbcTypeInfo"):
+        client.get_flight_info(fl.FlightDescriptor.for_command(pack(pb.CommandGetXdbcTypeInfo())))
+    with pytest.raises(fl.FlightError, match="Flight SQL commands, not path"):
+        client.get_flight_info(fl.FlightDescriptor.for_path("nation"))
+
+
+def test_adbc_with_credentials(tpch_data: dict[str, str], connect_for_tests: Callable[..., Any]) -> None:
+    from scheduler.auth import AuthConfig
+
+    token = "token-for-the-flight-test-0123"
+    session = connect_for_tests(tables={"region": tpch_data["region"]})
+    server = FlightSqlServer(session, "grpc://127.0.0.1:0",
+                             auth=AuthConfig.from_options(tokens={"ci": token}, users=["alice:s3cret"]))
+    uri = f"grpc://127.0.0.1:{server.port}"
+    try:
+        for kwargs in ({DatabaseOptions.AUTHORIZATION_HEADER.value: f"Bearer {token}"},
+                       {"username": "alice", "password": "s3cret"}):
+            adbc_client = AdbcSession(uri, **kwargs)
+            assert adbc_client.sql("select count(*) as n from region").to_arrow().to_pylist() == [{"n": 5}]
+            adbc_client.close()
+        for kwargs, message in (({}, "missing credentials"),
+                                ({DatabaseOptions.AUTHORIZATION_HEADER.value: "Bearer wrong-token-0123456789"}, "invalid token"),
+                                ({"username": "alice", "password": "wrong"}, "wrong user or password")):
+            with pytest.raises(adbc.Error, match=message):
+                adbc_client = AdbcSession(uri, **kwargs)
+                try:
+                    adbc_client.sql("select 1").to_arrow()
+                finally:
+                    adbc_client.close()
+        users = {r.user for r in server.registry.list()}
+        assert users == {"ci", "alice"}
+    finally:
+        server.shutdown()
+        session.close()
+
+
+def test_adbc_over_tls(tpch_data: dict[str, str], connect_for_tests: Callable[..., Any]) -> None:
+    import trustme  # the dev extra's certificate authority for tests
+
+    ca = trustme.CA()
+    certificate = ca.issue_cert("localhost", "127.0.0.1")
+    tls = (b"".join(blob.bytes() for blob in certificate.cert_chain_pems), certificate.private_key_pem.bytes())
+    session = connect_for_tests(tables={"region": tpch_data["region"]})
+    server = FlightSqlServer(session, "grpc+tls://127.0.0.1:0", tls=tls)
+    try:
+        uri = f"grpc+tls://localhost:{server.port}"
+        adbc_client = AdbcSession(uri, **{DatabaseOptions.TLS_ROOT_CERTS.value: ca.cert_pem.bytes().decode()})
+        assert adbc_client.sql("select count(*) as n from region").to_arrow().to_pylist() == [{"n": 5}]
+        adbc_client.close()
+        plaintext = AdbcSession(f"grpc://127.0.0.1:{server.port}")
+        with pytest.raises(adbc.Error):
+            plaintext.sql("select 1").to_arrow()
+        plaintext.close()
+    finally:
+        server.shutdown()
+        session.close()

@@ -1,0 +1,223 @@
+"""``gpu-exec scheduler`` with two ``gpu-exec executor`` processes on localhost, used as a user
+would: the ADBC Flight SQL driver runs the 22 TPC-H queries (answers checked against DataFusion),
+wrong credentials are refused, the health service answers SERVING and ``gpu-exec jobs`` lists the
+queries; the remote Python client registers tables and streams results.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import adbc_driver_flightsql.dbapi as adbc
+import pyarrow as pa
+import pytest
+from adbc_driver_flightsql import DatabaseOptions
+
+import gpu_exec
+from gpu_exec.cli import main as cli_main
+from gpu_exec.compare import compare_tables, query_is_ordered
+from gpu_exec.sql_scripts import datafusion_context, last_query, run_on_datafusion, run_on_gpu_exec
+from gpu_exec.tpch import QUERY_NUMBERS, query_sql
+from scheduler.control_client import ControlClient
+
+TOKEN = "cluster-test-token-5b1e0c9d"
+STARTUP_SECONDS = 120
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Cluster:
+    """A scheduler and two executors, as processes, stopped with SIGTERM at the end."""
+
+    def __init__(self, tmp: Path) -> None:
+        self.dask_port, self.flight_port, self.control_port = _free_port(), _free_port(), _free_port()
+        auth_file = tmp / "auth.toml"
+        auth_file.write_text(f'[tokens]\nci = "{TOKEN}"\n[users]\nalice = "wonderland"\n')
+        self.logs = tmp
+        exe = [sys.executable, "-m", "gpu_exec.cli"]
+        env = {**os.environ, "GPU_EXEC__PARTITIONS": "2"}
+        self.processes = [self._start(exe + [
+            "scheduler", "--host", "127.0.0.1", "--port", str(self.dask_port), "--flight-port",
+            str(self.flight_port), "--control-port", str(self.control_port), "--auth-file", str(auth_file),
+            "--device", "cpu", "--warehouse", str(tmp / "warehouse")], "scheduler", env)]
+        self._wait_for_port(self.flight_port)
+        for i in range(2):
+            self.processes.append(self._start(exe + [
+                "executor", "--scheduler", f"tcp://127.0.0.1:{self.dask_port}", "--device", "cpu",
+                "--nthreads", "1"], f"executor-{i}", env))
+
+    def _start(self, command: list[str], name: str, env: dict[str, str]) -> subprocess.Popen[bytes]:
+        log = open(self.logs / f"{name}.log", "wb")  # noqa: SIM115 — closed with the process
+        return subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
+
+    def _wait_for_port(self, port: int) -> None:
+        deadline = time.monotonic() + STARTUP_SECONDS
+        while time.monotonic() < deadline:
+            if self.processes[0].poll() is not None:
+                raise AssertionError(f"the scheduler exited: {(self.logs / 'scheduler.log').read_text()}")
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", port)) == 0:
+                    return
+            time.sleep(0.2)
+        raise AssertionError(f"nothing listens on port {port} after {STARTUP_SECONDS} s")
+
+    @property
+    def uri(self) -> str:
+        return f"grpc://127.0.0.1:{self.flight_port}"
+
+    def stop(self) -> None:
+        for process in reversed(self.processes):
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        for process in self.processes:
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    running = Cluster(tmp_path_factory.mktemp("service-cluster"))
+    yield running
+    running.stop()
+
+
+@pytest.fixture(scope="module")
+def adbc_connection(cluster: Cluster, tpch_data: dict[str, str]) -> Iterator[Any]:
+    connection = adbc.connect(cluster.uri, autocommit=True,
+                              db_kwargs={DatabaseOptions.AUTHORIZATION_HEADER.value: f"Bearer {TOKEN}"})
+    with connection.cursor() as cursor:
+        for name, path in tpch_data.items():
+            cursor.execute(f"create external table {name} stored as parquet location '{path}'")
+    yield connection
+    connection.close()
+
+
+class _AdbcScript:
+    def __init__(self, connection: Any) -> None:
+        self.connection = connection
+
+    def sql(self, statement: str) -> Any:
+        connection = self.connection
+
+        class Result:
+            def to_arrow(self) -> pa.Table:
+                with connection.cursor() as cursor:
+                    cursor.execute(statement)
+                    return cursor.fetch_arrow_table()
+
+        return Result()
+
+
+def test_adbc_runs_all_tpch_queries_on_two_executors(adbc_connection: Any, tpch_data: dict[str, str]) -> None:
+    oracle = datafusion_context(tpch_data)
+    failures = []
+    for number in QUERY_NUMBERS:
+        sql = query_sql(number)
+        actual = run_on_gpu_exec(_AdbcScript(adbc_connection), sql).table
+        expected = run_on_datafusion(oracle, sql).table
+        differences = compare_tables(actual, expected, query_is_ordered(last_query(sql)))
+        if differences:
+            failures.append(f"q{number:02d}: " + "; ".join(differences[:3]))
+    assert not failures, "\n".join(failures)
+
+
+def test_wrong_credentials_are_refused(cluster: Cluster) -> None:
+    for db_kwargs, message in (({}, "missing credentials"),
+                               ({DatabaseOptions.AUTHORIZATION_HEADER.value: "Bearer not-the-token-123456"}, "invalid token"),
+                               ({"username": "alice", "password": "nope"}, "wrong user or password")):
+        with pytest.raises(adbc.Error, match=message):
+            with adbc.connect(cluster.uri, db_kwargs=db_kwargs or None, autocommit=True) as connection:
+                with connection.cursor() as cursor:
+                    cursor.execute("select 1")
+    with adbc.connect(cluster.uri, db_kwargs={"username": "alice", "password": "wonderland"},
+                      autocommit=True) as connection, connection.cursor() as cursor:
+        cursor.execute("select 1 as one")
+        assert cursor.fetchall() == [(1,)]
+
+
+def test_health_serving_and_jobs_listed(cluster: Cluster, adbc_connection: Any,
+                                        capsys: pytest.CaptureFixture[str]) -> None:
+    with ControlClient(f"127.0.0.1:{cluster.control_port}") as client:
+        assert client.health() == "SERVING"
+    with adbc_connection.cursor() as cursor:
+        cursor.execute("select count(*) from region")
+        cursor.fetchall()
+    with ControlClient(f"127.0.0.1:{cluster.control_port}", token=TOKEN) as client:
+        jobs = client.list_jobs()
+    (job,) = [j for j in jobs if j.sql == "select count(*) from region"]
+    assert (job.state, job.user, job.rows) == ("succeeded", "ci", 1)
+    assert cli_main(["jobs", "--server", f"127.0.0.1:{cluster.control_port}", "--token", TOKEN]) == 0
+    out = capsys.readouterr().out
+    assert job.query_id in out and f"{len(jobs)} queries" in out
+    assert cli_main(["jobs", "--server", f"127.0.0.1:{cluster.control_port}"]) == 1  # no credentials
+    assert "missing credentials" in capsys.readouterr().err
+
+
+def test_remote_python_client(cluster: Cluster, adbc_connection: Any, tpch_data: dict[str, str], tmp_path: Path,
+                              assert_matches_datafusion: Callable[..., pa.Table]) -> None:
+    with gpu_exec.connect(cluster.uri, user="alice", password="wonderland") as session:
+        session.register_parquet("my_orders", tpch_data["orders"])
+        assert "my_orders" in session.tables()
+        df = session.sql("select o_orderpriority, count(*) as n from my_orders group by 1 order by 1")
+        assert df.schema.names == ["o_orderpriority", "n"]
+        assert "@cpu" in df.explain()
+        assert sum(df.to_pandas()["n"]) == 150_000
+        batches = list(session.sql("select o_orderkey from my_orders").execute_stream())
+        assert sum(b.num_rows for b in batches) == 150_000
+        out = tmp_path / "copied"
+        written = session.sql(f"copy (select * from my_orders where o_orderkey < 1000) to '{out}' (format parquet)")
+        count = written.to_arrow().column(0)[0].as_py()
+        import pyarrow.parquet as pq
+
+        assert pq.read_table(out).num_rows == count > 0
+        with pytest.raises(gpu_exec.SQLError, match="nope"):
+            session.sql("select nope from my_orders")
+        assert_matches_datafusion(query_sql(3), tpch_data, session=session)
+
+
+def test_a_running_query_is_listed_with_progress_and_cancelled_by_id(
+        cluster: Cluster, adbc_connection: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    import threading
+
+    slow = ("select count(*) as n from lineitem a join lineitem b on a.l_partkey = b.l_partkey "
+            "where a.l_quantity + b.l_quantity > 0")
+    outcome: dict[str, BaseException] = {}
+
+    def run() -> None:
+        try:
+            with adbc_connection.cursor() as cursor:
+                cursor.execute(slow)
+                cursor.fetchall()
+        except BaseException as exc:  # noqa: BLE001 — the outcome is the test's subject
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    server = f"127.0.0.1:{cluster.control_port}"
+    with ControlClient(server, token=TOKEN) as client:
+        deadline = time.monotonic() + 60
+        running: list[Any] = []
+        while not running or running[0].tasks_total == 0:
+            assert time.monotonic() < deadline, "the query never showed up as running with its tasks"
+            running = [j for j in client.list_jobs(running_only=True) if j.sql == slow]
+            time.sleep(0.05)
+        assert cli_main(["jobs", "--server", server, "--token", TOKEN, "--running"]) == 0
+        assert running[0].query_id in capsys.readouterr().out
+        assert cli_main(["cancel", running[0].query_id, "--server", server, "--token", TOKEN]) == 0
+        thread.join(timeout=120)
+        assert not thread.is_alive()
+        assert "cancel" in str(outcome.get("error", "")).lower(), outcome
+        assert client.get_job(running[0].query_id).state == "cancelled"
