@@ -89,8 +89,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     scheduler = commands.add_parser("scheduler", parents=[_common_options()],
                                     help="run the scheduler of a gpu-exec cluster",
-                                    description="Run a Dask scheduler for gpu-exec executors; "
-                                    "sessions connect with gpu_exec.connect(cluster='tcp://HOST:PORT').")
+                                    description="Run a Dask scheduler for gpu-exec executors, the "
+                                    "query service (Arrow Flight SQL, grpc://HOST:50050) and the control "
+                                    "API (gRPC jobs and health, HOST:50051).")
     from scheduler import commands as cluster_commands  # imports only the standard library until run
 
     cluster_commands.add_scheduler_arguments(scheduler)

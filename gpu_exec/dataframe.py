@@ -22,6 +22,7 @@ import pyarrow as pa
 
 from gpu_exec.context import ExecutionContext
 from gpu_exec.cudf_capabilities import CudfCapabilities
+from gpu_exec.result_conversions import ResultConversions
 from planner.errors import GpuExecError, SQLError
 from planner.explain import render_plan
 from planner.physical import plan_physical
@@ -31,7 +32,6 @@ if TYPE_CHECKING:
     import os
 
     import datafusion
-    import pandas
     from datafusion import Expr
 
     from gpu_exec.context import OperatorMetrics
@@ -93,7 +93,7 @@ class _planned_once:  # noqa: N801 — used as a decorator, like functools.cache
         return cache[self.name]
 
 
-class DataFrame:
+class DataFrame(ResultConversions):
     """A lazy query: relational methods build on it, terminal methods run it on gpu-exec.
 
     Build one with ``Session.sql``, ``Session.table``, ``Session.read_parquet``,
@@ -364,18 +364,6 @@ class DataFrame:
         QueryCancelled — in process at the next operator or partition, on a cluster at once, the
         query's shuffle data dropped on every worker. A COPY leaves no files."""
         self._cancel.set()
-
-    def to_pandas(self) -> pandas.DataFrame:
-        """Run the query; its rows as a pandas DataFrame."""
-        return self.to_arrow().to_pandas()
-
-    def to_pylist(self) -> list[dict[str, Any]]:
-        """Run the query; its rows as a list of ``{column: value}`` dicts."""
-        return self.to_arrow().to_pylist()
-
-    def to_pydict(self) -> dict[str, list[Any]]:
-        """Run the query; its columns as ``{column: [values]}``."""
-        return self.to_arrow().to_pydict()
 
     def collect(self) -> list[pa.RecordBatch]:
         """Run the query; its rows as a list of record batches."""

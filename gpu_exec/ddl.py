@@ -82,10 +82,17 @@ def _(statement: st.CreateExternalTable, session: Session) -> DataFrame:
     if reasons:
         raise UnsupportedSQLError([f"CREATE EXTERNAL TABLE {statement.name}: {r}" for r in reasons])
     with session._lock:
-        if session._table_exists(statement.name):
+        name = statement.name
+        if session._table_exists(name):
             if statement.if_not_exists:
                 return statement_result(session, pa.schema([]).empty_table())
-            raise CatalogError(f"table {statement.name!r} already exists")
+            if not statement.or_replace:
+                raise CatalogError(f"table {name!r} already exists (CREATE OR REPLACE EXTERNAL TABLE replaces it)")
+            if name not in session.catalog:
+                raise CatalogError(f"{name!r} is a view: DROP VIEW {name} first")
+            if name in session._managed_tables:
+                raise CatalogError(f"table {name!r} was made by CREATE TABLE AS and its files are the "
+                                   f"warehouse's: DROP TABLE {name} first (which deletes them)")
         if statement.file_type == "parquet":
             session.register_parquet(statement.name, location, schema=statement.schema)
         else:

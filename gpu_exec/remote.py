@@ -18,18 +18,19 @@ from __future__ import annotations
 
 import json
 import re
+import weakref
 from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
 import pyarrow as pa
 import pyarrow.flight as fl
 
+from gpu_exec.result_conversions import ResultConversions
 from gpu_exec.sql_scripts import is_query
 from planner.errors import CatalogError, ExecutionError, GpuExecError, SQLError, UnsupportedSQLError
 
 if TYPE_CHECKING:
     import os
 
-    import pandas
 
 __all__ = ["RemoteSession", "RemoteDataFrame", "connect_remote", "RemoteError"]
 
@@ -70,6 +71,7 @@ class RemoteSession:
             tls_root_certs = Path(tls_root_certs).read_bytes()
         self.url = url
         self._timeout = timeout
+        self._frames: weakref.WeakSet[RemoteDataFrame] = weakref.WeakSet()  # their prepared statements
         options: dict[str, Any] = {}
         if tls_root_certs is not None:
             options["tls_root_certs"] = tls_root_certs
@@ -109,8 +111,7 @@ class RemoteSession:
 
         quoted = _identifier(name)
         location = os.fspath(path).replace("'", "''")
-        self._execute(f"DROP TABLE IF EXISTS {quoted}")
-        self._execute(f"CREATE EXTERNAL TABLE {quoted} STORED AS {kind} LOCATION '{location}'{options}")
+        self._execute(f"CREATE OR REPLACE EXTERNAL TABLE {quoted} STORED AS {kind} LOCATION '{location}'{options}")
 
     def tables(self) -> list[str]:
         """The names of the server's tables and views."""
@@ -169,6 +170,9 @@ class RemoteSession:
             raise _error(exc) from None
 
     def close(self) -> None:
+        """Close the server's prepared statements of this session's DataFrames, and the connection."""
+        for frame in list(self._frames):
+            frame.close()
         self._client.close()
 
     def __enter__(self) -> RemoteSession:
@@ -178,7 +182,7 @@ class RemoteSession:
         self.close()
 
 
-class RemoteDataFrame:
+class RemoteDataFrame(ResultConversions):
     """A query on the server; terminal methods run it there and fetch its rows."""
 
     def __init__(self, session: RemoteSession, query: str, params: list[Any] | None, *,
@@ -191,6 +195,7 @@ class RemoteDataFrame:
         self._schema = result.schema if result is not None else None
         if result is None:
             self._prepare()
+            session._frames.add(self)
 
     def _prepare(self) -> None:
         from scheduler.flight_sql import pack, unpack
@@ -256,15 +261,6 @@ class RemoteDataFrame:
         if self._result is not None:
             return self._result
         return pa.Table.from_batches(list(self.execute_stream()), schema=self.schema)
-
-    def to_pandas(self) -> pandas.DataFrame:
-        return self.to_arrow().to_pandas()
-
-    def to_pylist(self) -> list[dict[str, Any]]:
-        return self.to_arrow().to_pylist()
-
-    def to_pydict(self) -> dict[str, list[Any]]:
-        return self.to_arrow().to_pydict()
 
     def collect(self) -> list[pa.RecordBatch]:
         return list(self.execute_stream())

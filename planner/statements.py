@@ -66,6 +66,7 @@ class CreateExternalTable:
     if_not_exists: bool
     partition_columns: tuple[str, ...]
     unbounded: bool
+    or_replace: bool = False  # CREATE OR REPLACE EXTERNAL TABLE (DataFusion's Python API hides it)
 
 
 @dataclass(frozen=True)

@@ -1133,6 +1133,7 @@ def _(v: dfx.CreateExternalTable, plan: LogicalPlan, ctx: datafusion.SessionCont
         if_not_exists=v.if_not_exists(),
         partition_columns=tuple(v.table_partition_cols()),
         unbounded=v.unbounded(),
+        or_replace=re.match(r"(?is)\s*create\s+or\s+replace\b", sql) is not None,
     )
 
 

@@ -53,6 +53,22 @@ def test_external_parquet_table_round_trip(
         session.sql("select * from orders")
 
 
+def test_create_or_replace_external_table(session: Any, tpch_data: dict[str, str]) -> None:
+    def create(name: str, table: str, replace: bool = True) -> None:
+        verb = "CREATE OR REPLACE" if replace else "CREATE"
+        session.sql(f"{verb} EXTERNAL TABLE {name} STORED AS PARQUET LOCATION '{tpch_data[table]}'")
+
+    create("t", "nation")
+    with pytest.raises(CatalogError, match="'t' already exists .*CREATE OR REPLACE"):
+        create("t", "region", replace=False)
+    create("t", "region")
+    assert session.sql("select count(*) as n from t").to_pylist() == [{"n": 5}]
+    session.sql("CREATE TABLE made AS SELECT * FROM t")
+    with pytest.raises(CatalogError, match="made by CREATE TABLE AS .*DROP TABLE made first"):
+        create("made", "nation")  # would orphan the warehouse's files
+    assert session.sql("select count(*) as n from made").to_pylist() == [{"n": 5}]
+
+
 def test_external_csv_table_with_declared_columns_and_options(
         session: Any, tmp_path: Path, assert_matches_datafusion: Callable[..., Any]) -> None:
     path = tmp_path / "people.csv"
