@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import re
+import uuid
 import weakref
 from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
@@ -93,8 +94,11 @@ class RemoteSession:
             raise RemoteError(f"cannot reach the gpu-exec query endpoint at {url}: {_message(exc)} "
                               "— is `gpu-exec scheduler` running?") from None
 
-    def _options(self) -> fl.FlightCallOptions:
-        return fl.FlightCallOptions(headers=self._headers, timeout=self._timeout)
+    def _options(self, tag: str | None = None) -> fl.FlightCallOptions:
+        from scheduler.flight_sql import TAG_HEADER
+
+        headers = self._headers + ([(TAG_HEADER.encode(), tag.encode())] if tag else [])
+        return fl.FlightCallOptions(headers=headers, timeout=self._timeout)
 
     # ---- tables -------------------------------------------------------------------------------
     def register_parquet(self, name: str, path: str | os.PathLike[str]) -> None:
@@ -155,10 +159,10 @@ class RemoteSession:
             finally:
                 reader.cancel()  # a consumer that stops early frees the server's stream
 
-    def _call(self, method: Any, *args: Any) -> Any:
+    def _call(self, method: Any, *args: Any, tag: str | None = None) -> Any:
         """A Flight call with the session's headers; Flight errors become gpu-exec's errors."""
         try:
-            return method(*args, self._options())
+            return method(*args, self._options(tag))
         except fl.FlightError as exc:
             raise _error(exc) from None
 
@@ -192,6 +196,7 @@ class RemoteDataFrame(ResultConversions):
         self._params = params
         self._result = result
         self._handle: bytes | None = None
+        self._tag: str | None = None  # while the server runs it
         self._schema = result.schema if result is not None else None
         if result is None:
             self._prepare()
@@ -246,8 +251,21 @@ class RemoteDataFrame(ResultConversions):
 
         assert self._handle is not None
         command = pb.CommandPreparedStatementQuery(prepared_statement_handle=self._handle)
-        return self._session._call(self._session._client.get_flight_info,
-                                   fl.FlightDescriptor.for_command(pack(command)))
+        self._tag = uuid.uuid4().hex  # names this run, for cancel()
+        try:
+            return self._session._call(self._session._client.get_flight_info,
+                                       fl.FlightDescriptor.for_command(pack(command)), tag=self._tag)
+        finally:
+            self._tag = None
+
+    def cancel(self) -> None:
+        """Cancel this query while it runs on the server (from another thread): the running
+        ``to_arrow()`` / ``execute_stream()`` raises QueryCancelled."""
+        from scheduler.flight_sql import CANCEL_ACTION
+
+        tag = self._tag
+        if tag is not None:
+            self._session._action(fl.Action(CANCEL_ACTION, tag.encode()))
 
     def execute_stream(self) -> Iterator[pa.RecordBatch]:
         """Run the query and iterate over its record batches as they arrive from the server."""

@@ -12,7 +12,8 @@ sends SQL here. The protocol's commands travel as protobuf messages packed in
 - DoPut(CommandStatementUpdate | CommandPreparedStatementUpdate) runs DDL, COPY, CTAS and
   answers the row count; DoPut(CommandPreparedStatementQuery) binds parameters.
 - DoAction: CreatePreparedStatement, ClosePreparedStatement, CancelQuery, CancelFlightInfo, and
-  ``gpu-exec.explain`` (gpu-exec's own: the physical plan with each operator's device).
+  gpu-exec's own ``gpu-exec.explain`` (the physical plan with each operator's device) and
+  ``gpu-exec.cancel`` (a statement still running, by the tag its client sent with it).
 - The metadata commands GetCatalogs, GetDbSchemas, GetTables (with schemas), GetTableTypes,
   GetSqlInfo and the key commands (scheduler.flight_sql_catalog).
 
@@ -47,11 +48,13 @@ if TYPE_CHECKING:
     from gpu_exec.session import Session
     from scheduler.auth import AuthConfig
 
-__all__ = ["ServiceLimits", "FlightSqlServer", "EXPLAIN_ACTION", "pack", "unpack"]
+__all__ = ["ServiceLimits", "FlightSqlServer", "EXPLAIN_ACTION", "CANCEL_ACTION", "TAG_HEADER", "pack", "unpack"]
 
 log = logging.getLogger(__name__)
 
 EXPLAIN_ACTION = "gpu-exec.explain"
+CANCEL_ACTION = "gpu-exec.cancel"
+TAG_HEADER = "x-gpu-exec-tag"
 _TYPE_PREFIX = "type.googleapis.com/"
 # The protocol's commands by full name; anything else is answered "unsupported command".
 _COMMANDS: dict[str, type[Message]] = {
@@ -148,6 +151,21 @@ class _AuthMiddlewareFactory(fl.ServerMiddlewareFactory):
         return _AuthMiddleware(user, self.auth.issue_session_token(user) if basic else None)
 
 
+class _TagMiddleware(fl.ServerMiddleware):
+    def __init__(self, tag: str) -> None:
+        self.tag = tag
+
+
+class _TagMiddlewareFactory(fl.ServerMiddlewareFactory):
+    """Reads the ``x-gpu-exec-tag`` header a gpu-exec client sends with a statement, so that it can
+    cancel that statement later by its tag (``CANCEL_ACTION``): the statement runs inside
+    GetFlightInfo, so the client learns nothing else about it until it has finished."""
+
+    def start_call(self, info: fl.CallInfo, headers: dict[str, list[str]]) -> _TagMiddleware | None:
+        values = headers.get(TAG_HEADER) or []
+        return _TagMiddleware(values[0][:200]) if values else None
+
+
 class _NoHandshakeAuth(fl.ServerAuthHandler):
     """Answers the Handshake RPC (which Flight clients send before basic auth) with nothing: the
     credentials are checked by the middleware, on every call alike."""
@@ -166,9 +184,13 @@ class FlightSqlServer(fl.FlightServerBase):
     def __init__(self, session: Session, location: str, *, registry: QueryRegistry | None = None,
                  auth: AuthConfig | None = None, tls: tuple[bytes, bytes] | None = None,
                  limits: ServiceLimits = ServiceLimits(), version: str = "") -> None:
-        middleware = {"auth": _AuthMiddlewareFactory(auth)} if auth is not None and auth.enabled else {}
+        authenticating = auth is not None and auth.enabled
+        middleware: dict[str, fl.ServerMiddlewareFactory] = {"tag": _TagMiddlewareFactory()}
+        if authenticating:
+            assert auth is not None
+            middleware["auth"] = _AuthMiddlewareFactory(auth)
         certificates = [fl.CertKeyPair(cert=tls[0], key=tls[1])] if tls else []
-        super().__init__(location, auth_handler=_NoHandshakeAuth() if middleware else None,
+        super().__init__(location, auth_handler=_NoHandshakeAuth() if authenticating else None,
                          tls_certificates=certificates, middleware=middleware)
         self.session = session
         self.registry = registry or QueryRegistry()
@@ -266,6 +288,8 @@ class FlightSqlServer(fl.FlightServerBase):
             ("CancelQuery", "cancel a query by its FlightInfo (deprecated by CancelFlightInfo)"),
             ("CancelFlightInfo", "cancel a query by its FlightInfo, dropping its results"),
             (EXPLAIN_ACTION, 'the physical plan of {"sql": ..., "device": null|"cpu"|"gpu"} as text'),
+            (CANCEL_ACTION, f"cancel the caller's running statements sent with the {TAG_HEADER} header "
+                            "given as the body; answers how many"),
         ]
 
     def do_action(self, context: fl.ServerCallContext, action: fl.Action) -> Iterator[bytes]:
@@ -298,6 +322,10 @@ class FlightSqlServer(fl.FlightServerBase):
             except (ValueError, KeyError, TypeError):
                 raise _invalid(f'{EXPLAIN_ACTION} takes a JSON body {{"sql": ..., "device": ...}}') from None
             return iter([self._guard(lambda: self.session.sql(sql).explain(device)).encode()])
+        if kind == CANCEL_ACTION:
+            tag, user = body.decode(errors="replace"), self._user(context)
+            running = [r for r in self.registry.list(running_only=True) if tag and r.tag == tag and r.user == user]
+            return iter([str(sum(r.cancel() for r in running)).encode()])
         raise fl.FlightServerError(f"UnsupportedSQLError: gpu-exec has no action {kind!r}")
 
     def _create_prepared(self, query: str) -> pb.ActionCreatePreparedStatementResult:
@@ -376,6 +404,9 @@ class FlightSqlServer(fl.FlightServerBase):
         """Run a statement on the pool, recorded in the registry; cancelled when the client's call
         is, failed when it outlives ``query_timeout`` or its result is over ``max_result_bytes``."""
         record = self.registry.start(sql, self._user(context))
+        tagged = context.get_middleware("tag")
+        if isinstance(tagged, _TagMiddleware):
+            record.tag = tagged.tag
         future = self._pool.submit(run, record)
         timeout = self.limits.query_timeout
         deadline = time.monotonic() + timeout if timeout > 0 else None

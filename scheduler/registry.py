@@ -46,6 +46,7 @@ class QueryRecord:
     rows: int = 0
     tasks_done: int = 0
     tasks_total: int = 0
+    tag: str = ""  # the client's own name for the statement (Flight SQL header x-gpu-exec-tag)
     _cancel: Callable[[], None] | None = field(default=None, repr=False)
     _cancel_requested: bool = field(default=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)

@@ -221,3 +221,32 @@ def test_a_running_query_is_listed_with_progress_and_cancelled_by_id(
         assert not thread.is_alive()
         assert "cancel" in str(outcome.get("error", "")).lower(), outcome
         assert client.get_job(running[0].query_id).state == "cancelled"
+
+
+def test_remote_cancel_from_another_thread(cluster: Cluster, adbc_connection: Any) -> None:
+    import threading
+
+    from gpu_exec import QueryCancelled
+
+    with gpu_exec.connect(cluster.uri, token=TOKEN) as session:
+        df = session.sql("select count(*) as n from lineitem a join lineitem b on a.l_partkey = b.l_partkey "
+                         "where a.l_quantity + b.l_quantity > 1")
+        outcome: dict[str, BaseException] = {}
+
+        def run() -> None:
+            try:
+                df.to_arrow()
+            except BaseException as exc:  # noqa: BLE001 — the outcome is the test's subject
+                outcome["error"] = exc
+
+        thread = threading.Thread(target=run)
+        thread.start()
+        deadline = time.monotonic() + 60
+        with ControlClient(f"127.0.0.1:{cluster.control_port}", token=TOKEN) as client:
+            while not any(j.sql == df.query for j in client.list_jobs(running_only=True)):
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
+        df.cancel()
+        thread.join(timeout=120)
+        assert isinstance(outcome.get("error"), QueryCancelled), outcome
+        assert session.sql("select count(*) as n from region").to_pylist() == [{"n": 5}]  # still serving
