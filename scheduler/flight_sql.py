@@ -103,7 +103,8 @@ def _invalid(message: str) -> Exception:
 class ServiceLimits:
     """``query_timeout``: seconds a statement may run (0: no limit); ``max_result_bytes``: the
     largest result kept for a client (bigger ones fail, naming COPY as the way out);
-    ``endpoint_bytes``: the size of one result stream; ``batch_rows``: rows per record batch;
+    ``endpoint_bytes``: the size of one result stream (results not yet fetched are kept up to
+    twice ``max_result_bytes`` in all); ``batch_rows``: rows per record batch;
     ``result_ttl``: seconds an unfetched result is kept; ``max_concurrent_queries``: statements
     run at once (more wait for a free slot); ``prepared_ttl``: seconds an unused prepared statement
     is kept."""
@@ -196,7 +197,8 @@ class FlightSqlServer(fl.FlightServerBase):
         self.registry = registry or QueryRegistry()
         self.limits = limits
         self.version = version or _package_version()
-        self.results = ResultStore(endpoint_bytes=limits.endpoint_bytes, ttl=limits.result_ttl)
+        self.results = ResultStore(endpoint_bytes=limits.endpoint_bytes, ttl=limits.result_ttl,
+                                   max_held_bytes=2 * limits.max_result_bytes)
         self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=limits.max_concurrent_queries,
                                                            thread_name_prefix="gpu-exec-query")
         self._prepared: dict[bytes, _Prepared] = {}
@@ -212,7 +214,7 @@ class FlightSqlServer(fl.FlightServerBase):
             table = self._run(context, prepared.query, self._bound(prepared))
         else:
             table = self._metadata(command)
-        handle, count = self.results.put(table)
+        handle, count = self._guard(lambda: self.results.put(table))
         endpoints = [fl.FlightEndpoint(pack(pb.TicketStatementQuery(statement_handle=f"{handle}:{i}".encode())), [])
                      for i in range(count)]
         return fl.FlightInfo(table.schema, descriptor, endpoints, table.num_rows, table.nbytes, ordered=True)

@@ -16,7 +16,13 @@ from dataclasses import dataclass, field
 
 import pyarrow as pa
 
-__all__ = ["ResultStore", "StoredResult"]
+from planner.errors import GpuExecError
+
+__all__ = ["ResultStore", "StoredResult", "ResultStoreFull"]
+
+
+class ResultStoreFull(GpuExecError):
+    """Keeping one more result would pass the store's limit on unfetched results."""
 
 
 @dataclass
@@ -31,14 +37,21 @@ class StoredResult:
 class ResultStore:
     """Results by handle (an unguessable token: a ticket is the only key to its rows)."""
 
-    def __init__(self, *, endpoint_bytes: int, ttl: float) -> None:
+    def __init__(self, *, endpoint_bytes: int, ttl: float, max_held_bytes: int | None = None) -> None:
         self.endpoint_bytes = max(1, endpoint_bytes)
         self.ttl = ttl
+        self.max_held_bytes = max_held_bytes  # all results together; None: no limit
         self._results: dict[str, StoredResult] = {}
         self._lock = threading.Lock()
 
     def put(self, table: pa.Table) -> tuple[str, int]:
-        """Keep ``table``; returns its handle and its number of endpoints (at least one)."""
+        """Keep ``table``; returns its handle and its number of endpoints (at least one).
+
+        Raises
+        ------
+        ResultStoreFull
+            When it would take the results kept to more than ``max_held_bytes``.
+        """
         count = max(1, min(table.num_rows, -(-table.nbytes // self.endpoint_bytes)))
         step = -(-table.num_rows // count) if table.num_rows else 0
         count = -(-table.num_rows // step) if step else 1  # no empty trailing slice
@@ -46,6 +59,12 @@ class ResultStore:
         handle = secrets.token_hex(16)
         with self._lock:
             self._expire()
+            held = sum(t.nbytes for r in self._results.values() for t in r.slices.values())
+            if self.max_held_bytes is not None and held + table.nbytes > self.max_held_bytes:
+                raise ResultStoreFull(
+                    f"the server already keeps {held:,} bytes of results clients have not fetched yet; "
+                    f"this one ({table.nbytes:,} bytes) would pass its limit of {self.max_held_bytes:,}: "
+                    "fetch results promptly, or write big ones with COPY")
             self._results[handle] = StoredResult(table.schema, slices, time.monotonic() + self.ttl, table.num_rows)
         return handle, count
 
@@ -83,9 +102,6 @@ class ResultStore:
             self._expire()
             return len(self._results)
 
-    def held_bytes(self) -> int:
-        with self._lock:
-            return sum(t.nbytes for r in self._results.values() for t in r.slices.values())
 
     def _expire(self) -> None:
         now = time.monotonic()

@@ -358,3 +358,21 @@ def test_adbc_over_tls(tpch_data: dict[str, str], connect_for_tests: Callable[..
     finally:
         server.shutdown()
         session.close()
+
+
+def test_unfetched_results_are_bounded_in_all(tpch_data: dict[str, str], connect_for_tests: Callable[..., Any]) -> None:
+    session = connect_for_tests(tables=tpch_data)
+    server = _start(session, max_result_bytes=3_000_000)  # results kept: 6 MB in all
+    try:
+        client = fl.FlightClient(f"grpc://127.0.0.1:{server.port}")
+        sql = "select o_orderkey, o_custkey from orders"  # 2.4 MB
+        first, second = _flight_info(client, sql), _flight_info(client, sql)
+        with pytest.raises(fl.FlightError, match="not fetched yet.*COPY"):
+            _flight_info(client, sql)
+        for info in (first, second):
+            for endpoint in info.endpoints:
+                client.do_get(endpoint.ticket).read_all()
+        assert _flight_info(client, sql).total_records == 150_000  # fetched ones no longer count
+    finally:
+        server.shutdown()
+        session.close()
