@@ -444,7 +444,7 @@ def main(argv: list[str] | None = None) -> int:
         connections.append(AdbcScripts(uri))
         runners[FLIGHT] = connections[-1]
         if args.executors:
-            print(f"starting gpu-exec scheduler + {args.executors} executors ({threads} threads each), "
+            print(f"starting gpu-exec scheduler + {args.executors} executors ({threads} thread{'s' * (threads > 1)} each), "
                   f"logs in {logs} ...", file=sys.stderr)
             try:
                 cluster = LocalCluster(args.executors, threads, args.device, partitions, logs)

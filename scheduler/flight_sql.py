@@ -15,7 +15,7 @@ sends SQL here. The protocol's commands travel as protobuf messages packed in
   gpu-exec's own ``gpu-exec.explain`` (the physical plan with each operator's device) and
   ``gpu-exec.cancel`` (a statement still running, by the tag its client sent with it).
 - The metadata commands GetCatalogs, GetDbSchemas, GetTables (with schemas), GetTableTypes,
-  GetSqlInfo and the key commands (scheduler.flight_sql_catalog).
+  GetSqlInfo, GetXdbcTypeInfo and the key commands (scheduler.flight_sql_catalog).
 
 Every statement is recorded in a ``QueryRegistry`` (``gpu-exec jobs`` lists it). Errors reach the
 client as Flight errors whose message starts with the error's kind (``SQLError: ...``).
@@ -63,6 +63,7 @@ _COMMANDS: dict[str, type[Message]] = {
                 pb.CommandPreparedStatementUpdate, pb.CommandGetCatalogs, pb.CommandGetDbSchemas,
                 pb.CommandGetTables, pb.CommandGetTableTypes, pb.CommandGetSqlInfo, pb.CommandGetPrimaryKeys,
                 pb.CommandGetExportedKeys, pb.CommandGetImportedKeys, pb.CommandGetCrossReference,
+                pb.CommandGetXdbcTypeInfo,
                 pb.TicketStatementQuery, pb.ActionCreatePreparedStatementRequest,
                 pb.ActionClosePreparedStatementRequest, pb.ActionCancelQueryRequest,
                 # answers, unpacked by gpu-exec's own client
@@ -466,6 +467,8 @@ class FlightSqlServer(fl.FlightServerBase):
             return catalog.table_types()
         if isinstance(command, pb.CommandGetSqlInfo):
             return catalog.sql_info(command, self.version)
+        if isinstance(command, pb.CommandGetXdbcTypeInfo):
+            return catalog.xdbc_type_info(command)
         if isinstance(command, pb.CommandGetPrimaryKeys):
             return catalog.PRIMARY_KEYS_SCHEMA.empty_table()
         if isinstance(command, (pb.CommandGetExportedKeys, pb.CommandGetImportedKeys, pb.CommandGetCrossReference)):

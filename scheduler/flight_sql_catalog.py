@@ -2,7 +2,7 @@
 
 GetCatalogs / GetDbSchemas / GetTables / GetTableTypes describe the session's catalog (one catalog
 ``datafusion`` with one schema ``public``, as DataFusion names them, so ``datafusion.public.t``
-works in SQL too); GetSqlInfo describes the server; the key commands answer empty tables: gpu-exec
+works in SQL too); GetSqlInfo describes the server, GetXdbcTypeInfo its SQL types; the key commands answer empty tables: gpu-exec
 tables have no declared keys.
 """
 
@@ -33,6 +33,8 @@ __all__ = [
     "TABLE_TYPES_SCHEMA",
     "SQL_INFO_SCHEMA",
     "tables_schema",
+    "XDBC_TYPE_INFO_SCHEMA",
+    "xdbc_type_info",
 ]
 
 CATALOG = "datafusion"
@@ -174,3 +176,59 @@ def sql_info(command: pb.CommandGetSqlInfo, version: str) -> pa.Table:
         [field.name for field in _SQL_INFO_VALUE], list(range(6)),
     )
     return pa.Table.from_arrays([pa.array(ids, pa.uint32()), union], schema=SQL_INFO_SCHEMA)
+
+
+# GetXdbcTypeInfo: the SQL types gpu-exec's tables and results use, described for JDBC / ODBC
+# tools (DBeaver, DataGrip and Tableau ask through DatabaseMetaData.getTypeInfo and the like).
+XDBC_TYPE_INFO_SCHEMA = pa.schema([
+    pa.field("type_name", pa.utf8(), nullable=False), pa.field("data_type", pa.int32(), nullable=False),
+    pa.field("column_size", pa.int32()), pa.field("literal_prefix", pa.utf8()),
+    pa.field("literal_suffix", pa.utf8()),
+    pa.field("create_params", pa.list_(pa.field("item", pa.utf8(), nullable=False))),
+    pa.field("nullable", pa.int32(), nullable=False), pa.field("case_sensitive", pa.bool_(), nullable=False),
+    pa.field("searchable", pa.int32(), nullable=False), pa.field("unsigned_attribute", pa.bool_()),
+    pa.field("fixed_prec_scale", pa.bool_(), nullable=False), pa.field("auto_increment", pa.bool_()),
+    pa.field("local_type_name", pa.utf8()), pa.field("minimum_scale", pa.int32()),
+    pa.field("maximum_scale", pa.int32()), pa.field("sql_data_type", pa.int32(), nullable=False),
+    pa.field("datetime_subcode", pa.int32()), pa.field("num_prec_radix", pa.int32()),
+    pa.field("interval_precision", pa.int32()),
+])
+_XDBC_DATETIME = 9  # sql_data_type of DATE / TIME / TIMESTAMP, told apart by datetime_subcode
+_NULLABLE, _SEARCHABLE_FULL = 1, 3
+# (type_name, data_type (XdbcDataType), column_size, literal quote, create_params, datetime_subcode,
+#  num_prec_radix, maximum_scale)
+_XDBC_TYPES: list[tuple[str, int, int | None, str | None, list[str] | None, int | None, int | None, int | None]] = [
+    ("BOOLEAN", 16, 1, None, None, None, None, None),
+    ("TINYINT", -6, 3, None, None, None, 10, None),
+    ("SMALLINT", 5, 5, None, None, None, 10, None),
+    ("INTEGER", 4, 10, None, None, None, 10, None),
+    ("BIGINT", -5, 19, None, None, None, 10, None),
+    ("REAL", 7, 24, None, None, None, 2, None),
+    ("DOUBLE", 8, 53, None, None, None, 2, None),
+    ("DECIMAL", 3, 38, None, ["precision", "scale"], None, 10, 38),
+    ("VARCHAR", 12, None, "'", None, None, None, None),
+    ("VARBINARY", -3, None, "X'", None, None, None, None),
+    ("DATE", 91, 10, "DATE '", None, 1, None, None),
+    ("TIMESTAMP", 93, 29, "TIMESTAMP '", None, 3, None, None),
+]
+
+
+def xdbc_type_info(command: pb.CommandGetXdbcTypeInfo) -> pa.Table:
+    """The types, or only those of ``command.data_type``, ordered by data_type then type_name."""
+    wanted = command.data_type if command.HasField("data_type") else None
+    rows = sorted((t for t in _XDBC_TYPES if wanted is None or t[1] == wanted), key=lambda t: (t[1], t[0]))
+    columns: dict[str, list[Any]] = {f.name: [] for f in XDBC_TYPE_INFO_SCHEMA}
+    for name, code, size, prefix, params, subcode, radix, max_scale in rows:
+        values = {
+            "type_name": name, "data_type": code, "column_size": size, "literal_prefix": prefix,
+            "literal_suffix": "'" if prefix else None, "create_params": params, "nullable": _NULLABLE,
+            "case_sensitive": name == "VARCHAR", "searchable": _SEARCHABLE_FULL,
+            "unsigned_attribute": False if radix else None, "fixed_prec_scale": False,
+            "auto_increment": False if radix else None, "local_type_name": name,
+            "minimum_scale": 0 if max_scale is not None else None, "maximum_scale": max_scale,
+            "sql_data_type": _XDBC_DATETIME if subcode else code, "datetime_subcode": subcode,
+            "num_prec_radix": radix, "interval_precision": None,
+        }
+        for key, value in values.items():
+            columns[key].append(value)
+    return pa.table(columns, schema=XDBC_TYPE_INFO_SCHEMA)

@@ -18,6 +18,7 @@ import pyarrow.flight as fl
 import pyarrow.parquet as pq
 import pytest
 from adbc_driver_flightsql import DatabaseOptions
+from google.protobuf import any_pb2
 
 from gpu_exec.compare import compare_tables, query_is_ordered
 from gpu_exec.sql_scripts import datafusion_context, last_query, run_on_datafusion, run_on_gpu_exec
@@ -291,8 +292,6 @@ def test_cancel_flight_info_drops_the_result(tpch_service: FlightSqlServer, uri:
     action = fl.Action("CancelQuery", pack(pb.ActionCancelQueryRequest(info=info.serialize())))
     (result,) = list(client.do_action(action))
     answer = pb.ActionCancelQueryResult()
-    from google.protobuf import any_pb2
-
     wrapper = any_pb2.Any.FromString(result.body.to_pybytes())
     wrapper.Unpack(answer)
     assert answer.result == pb.ActionCancelQueryResult.CANCEL_RESULT_CANCELLED
@@ -300,10 +299,35 @@ def test_cancel_flight_info_drops_the_result(tpch_service: FlightSqlServer, uri:
         client.do_get(info.endpoints[0].ticket).read_all()
 
 
+def _metadata(client: fl.FlightClient, command: Any) -> pa.Table:
+    info = client.get_flight_info(fl.FlightDescriptor.for_command(pack(command)))
+    table = pa.concat_tables([client.do_get(e.ticket).read_all() for e in info.endpoints])
+    assert table.schema == info.schema
+    return table
+
+
+def test_type_info_and_key_commands(uri: str) -> None:
+    from scheduler.flight_sql_catalog import KEYS_SCHEMA, PRIMARY_KEYS_SCHEMA, XDBC_TYPE_INFO_SCHEMA
+
+    client = fl.FlightClient(uri)
+    types = _metadata(client, pb.CommandGetXdbcTypeInfo())
+    assert types.schema == XDBC_TYPE_INFO_SCHEMA
+    assert {"BIGINT", "DOUBLE", "DECIMAL", "VARCHAR", "DATE", "TIMESTAMP"} <= set(types.column("type_name").to_pylist())
+    codes = types.column("data_type").to_pylist()
+    assert codes == sorted(codes)
+    varchar = _metadata(client, pb.CommandGetXdbcTypeInfo(data_type=12)).to_pylist()
+    assert [(t["type_name"], t["literal_prefix"], t["case_sensitive"]) for t in varchar] == [("VARCHAR", "'", True)]
+    (date,) = _metadata(client, pb.CommandGetXdbcTypeInfo(data_type=91)).to_pylist()
+    assert (date["sql_data_type"], date["datetime_subcode"]) == (9, 1)  # XDBC_DATETIME, DATE
+    assert _metadata(client, pb.CommandGetPrimaryKeys(table="nation")).schema == PRIMARY_KEYS_SCHEMA
+    assert _metadata(client, pb.CommandGetImportedKeys(table="nation")).schema == KEYS_SCHEMA
+
+
 def test_unsupported_commands_are_named(uri: str) -> None:
     client = fl.FlightClient(uri)
-    with pytest.raises(fl.FlightError, match="does not support the Flight SQL command .*CommandGetXdbcTypeInfo"):
-        client.get_flight_info(fl.FlightDescriptor.for_command(pack(pb.CommandGetXdbcTypeInfo())))
+    ingest = any_pb2.Any(type_url="type.googleapis.com/arrow.flight.protocol.sql.CommandStatementIngest")
+    with pytest.raises(fl.FlightError, match="does not support the Flight SQL command .*CommandStatementIngest"):
+        client.get_flight_info(fl.FlightDescriptor.for_command(ingest.SerializeToString()))
     with pytest.raises(fl.FlightError, match="Flight SQL commands, not path"):
         client.get_flight_info(fl.FlightDescriptor.for_path("nation"))
 
