@@ -117,6 +117,10 @@ class RemoteSession:
         location = os.fspath(path).replace("'", "''")
         self._execute(f"CREATE OR REPLACE EXTERNAL TABLE {quoted} STORED AS {kind} LOCATION '{location}'{options}")
 
+    def table(self, name: str) -> RemoteDataFrame:
+        """A query over the server's table or view ``name`` (all its rows)."""
+        return self.sql(f"SELECT * FROM {_identifier(name)}")
+
     def tables(self) -> list[str]:
         """The names of the server's tables and views."""
         from scheduler.flight_sql import pack

@@ -180,8 +180,13 @@ def _start_query_service(dask_address: str, host: str, service: ServiceOptions) 
     try:
         registry = QueryRegistry()
         scheme = "grpc+tls" if service.tls else "grpc"
-        flight = FlightSqlServer(session, f"{scheme}://{host}:{service.flight_port}", registry=registry,
-                                 auth=service.auth, tls=service.tls, limits=service.limits or ServiceLimits())
+        location = f"{scheme}://{host}:{service.flight_port}"
+        try:
+            flight = FlightSqlServer(session, location, registry=registry, auth=service.auth, tls=service.tls,
+                                     limits=service.limits or ServiceLimits())
+        except Exception as exc:  # noqa: BLE001 — pyarrow says only "Server did not start properly"
+            raise _cluster_error(f"cannot serve the query endpoint at {location} ({exc}): is the port taken? "
+                                 "Choose another with --flight-port") from None
         started.append(_Stopper(flight.shutdown))
         print(f"gpu-exec query endpoint (Flight SQL) at {scheme}://{host}:{flight.port}", file=sys.stderr, flush=True)
         if service.control_port:

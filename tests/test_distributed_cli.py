@@ -39,7 +39,9 @@ def _stop(process: subprocess.Popen[str]) -> None:
 @pytest.fixture(scope="module")
 def cli_cluster() -> Iterator[tuple[str, list[subprocess.Popen[str]]]]:
     address = f"tcp://127.0.0.1:{_free_port()}"
-    scheduler = _start("scheduler", "--host", "127.0.0.1", "--port", address.rsplit(":", 1)[1])
+    # Only the Dask scheduler: the query service's default ports may be in use on this machine.
+    scheduler = _start("scheduler", "--host", "127.0.0.1", "--port", address.rsplit(":", 1)[1],
+                       "--flight-port", "0", "--control-port", "0")
     executors = [_start("executor", "--scheduler", address, "--device", "cpu", "--nthreads", "1")
                  for _ in range(2)]
     processes = [scheduler, *executors]

@@ -171,6 +171,7 @@ def test_remote_python_client(cluster: Cluster, adbc_connection: Any, tpch_data:
     with gpu_exec.connect(cluster.uri, user="alice", password="wonderland") as session:
         session.register_parquet("my_orders", tpch_data["orders"])
         assert "my_orders" in session.tables()
+        assert session.table("my_orders").schema.names[:2] == ["o_orderkey", "o_custkey"]
         df = session.sql("select o_orderpriority, count(*) as n from my_orders group by 1 order by 1")
         assert df.schema.names == ["o_orderpriority", "n"]
         assert "@cpu" in df.explain()
@@ -250,3 +251,54 @@ def test_remote_cancel_from_another_thread(cluster: Cluster, adbc_connection: An
         thread.join(timeout=120)
         assert isinstance(outcome.get("error"), QueryCancelled), outcome
         assert session.sql("select count(*) as n from region").to_pylist() == [{"n": 5}]  # still serving
+
+
+def test_scheduler_serves_both_endpoints_over_tls(tmp_path: Path) -> None:
+    import trustme
+
+    ca = trustme.CA()
+    certificate = ca.issue_cert("localhost", "127.0.0.1")
+    cert, key, ca_file = tmp_path / "server.pem", tmp_path / "server.key", tmp_path / "ca.pem"
+    certificate.cert_chain_pems[0].write_to_path(str(cert))
+    for blob in certificate.cert_chain_pems[1:]:
+        blob.write_to_path(str(cert), append=True)
+    certificate.private_key_pem.write_to_path(str(key))
+    ca.cert_pem.write_to_path(str(ca_file))
+    flight_port, control_port = _free_port(), _free_port()
+    log = open(tmp_path / "scheduler.log", "wb")  # noqa: SIM115 — closed below
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gpu_exec.cli", "scheduler", "--host", "127.0.0.1", "--port", str(_free_port()),
+         "--flight-port", str(flight_port), "--control-port", str(control_port), "--tls-cert", str(cert),
+         "--tls-key", str(key)], stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + STARTUP_SECONDS
+        while True:
+            assert process.poll() is None, (tmp_path / "scheduler.log").read_text()
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", control_port)) == 0:
+                    break
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
+        with gpu_exec.connect(f"grpc+tls://localhost:{flight_port}", tls_root_certs=ca_file) as session:
+            assert session.tables() == []
+        with pytest.raises(gpu_exec.GpuExecError, match="cannot reach"):
+            gpu_exec.connect(f"grpc://127.0.0.1:{flight_port}")  # plaintext to a TLS port
+        with ControlClient(f"localhost:{control_port}", tls_root_cert=ca_file.read_bytes()) as client:
+            assert client.health() == "SERVING"
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=30) == 0
+        log.close()
+
+
+def test_a_taken_query_port_is_a_clear_error(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run(
+            [sys.executable, "-m", "gpu_exec.cli", "scheduler", "--host", "127.0.0.1", "--port", str(_free_port()),
+             "--flight-port", str(port), "--control-port", "0"], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1
+    assert f"cannot serve the query endpoint at grpc://127.0.0.1:{port}" in result.stderr
+    assert "--flight-port" in result.stderr
