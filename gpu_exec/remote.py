@@ -64,12 +64,12 @@ class RemoteSession:
     def __init__(self, url: str, *, token: str | None = None, user: str | None = None,
                  password: str | None = None, tls_root_certs: bytes | str | os.PathLike[str] | None = None,
                  timeout: float | None = None) -> None:
-        from pathlib import Path
+        from scheduler.tls import load_root_certificate
 
         if not url.startswith(("grpc://", "grpc+tcp://", "grpc+tls://")):
             raise RemoteError(f"a query endpoint's address starts with grpc:// or grpc+tls://, not {url!r}")
-        if isinstance(tls_root_certs, (str, Path)) or (tls_root_certs is not None and not isinstance(tls_root_certs, bytes)):
-            tls_root_certs = Path(tls_root_certs).read_bytes()
+        if tls_root_certs is not None and not isinstance(tls_root_certs, bytes):
+            tls_root_certs = load_root_certificate(tls_root_certs)  # names a missing or non-PEM file
         self.url = url
         self._timeout = timeout
         self._frames: weakref.WeakSet[RemoteDataFrame] = weakref.WeakSet()  # their prepared statements

@@ -400,3 +400,33 @@ def test_unfetched_results_are_bounded_in_all(tpch_data: dict[str, str], connect
     finally:
         server.shutdown()
         session.close()
+
+
+def test_remote_session_api(uri: str, tpch_data: dict[str, str], tmp_path: Any) -> None:
+    import pyarrow.csv as pacsv
+
+    import gpu_exec
+    from gpu_exec.remote import RemoteSession
+
+    with gpu_exec.connect(uri) as remote:
+        assert isinstance(remote, RemoteSession)
+        df = remote.sql("select n_name from nation where n_regionkey = $1 and n_nationkey > $2 order by n_name",
+                        [1, 2])
+        assert df.schema.names == ["n_name"]
+        assert df.to_pydict() == {"n_name": ["CANADA", "PERU", "UNITED STATES"]}
+        assert [b.num_rows for b in remote.sql("select * from region").execute_stream()] == [5]
+        with pytest.raises(gpu_exec.SQLError, match=r"1 parameter\(s\).*0 were given"):
+            remote.sql("select * from region where r_regionkey = $1")
+        with pytest.raises(gpu_exec.CatalogError, match="unknown table 'nowhere'"):
+            remote.sql("select * from nowhere")
+        csv = tmp_path / "rates.csv"
+        pacsv.write_csv(pa.table({"code": ["a", "b"], "rate": [1.5, 2.5]}), csv)
+        remote.register_csv("rates", csv)
+        remote.register_csv("rates", csv)  # registering again replaces
+        assert remote.table("rates").to_pandas()["rate"].sum() == 4.0
+        assert "Aggregate" in remote.sql("select count(*) from rates").explain()
+        assert "rates" in remote.tables()
+        remote.sql("drop table rates")
+        assert "rates" not in remote.tables()
+    with pytest.raises(gpu_exec.GpuExecError, match="cannot reach the gpu-exec query endpoint"):
+        gpu_exec.connect("grpc://127.0.0.1:1")
