@@ -302,3 +302,23 @@ def test_a_taken_query_port_is_a_clear_error(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert f"cannot serve the query endpoint at grpc://127.0.0.1:{port}" in result.stderr
     assert "--flight-port" in result.stderr
+
+
+def test_eight_concurrent_clients_on_the_cluster(cluster: Cluster, adbc_connection: Any,
+                                                 tpch_data: dict[str, str]) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    numbers = [1, 3, 4, 5, 6, 10, 12, 14]
+    oracle = datafusion_context(tpch_data)
+    expected = {n: run_on_datafusion(oracle, query_sql(n)).table for n in numbers}
+
+    def client(number: int) -> pa.Table:
+        with adbc.connect(cluster.uri, autocommit=True,
+                          db_kwargs={DatabaseOptions.AUTHORIZATION_HEADER.value: f"Bearer {TOKEN}"}) as connection:
+            return run_on_gpu_exec(_AdbcScript(connection), query_sql(number)).table
+
+    with ThreadPoolExecutor(max_workers=len(numbers)) as pool:
+        results = dict(zip(numbers, pool.map(client, numbers)))
+    for number in numbers:
+        sql = query_sql(number)
+        assert not compare_tables(results[number], expected[number], query_is_ordered(last_query(sql))), f"q{number:02d}"
