@@ -13,11 +13,12 @@ embedded in this process; the same engine behind a ``FlightSqlServer`` in this p
 identically configured session, queried through the ADBC Flight SQL driver (the difference to
 embedded is the service's overhead: planning behind GetFlightInfo, the result kept and streamed
 over gRPC, the driver's decoding); and with ``--executors N`` (default 0: skipped) ``gpu-exec
-scheduler`` with N ``gpu-exec executor`` processes on localhost, queried through ADBC. Then, for
-each K of ``--clients``, K ADBC clients (threads, one connection each) run the selected queries
-once each, in rotated orders, against the in-process server at the same time. Every result is
-compared with DataFusion's. Prints markdown tables on stdout, progress on stderr, and writes the
-numbers as JSON into the results directory; exit code 1 on any failure or wrong answer.
+scheduler`` with N ``gpu-exec executor`` processes on localhost, queried through ADBC. Then (the
+cluster stopped) for each K of ``--clients``, K ADBC clients (threads, one connection each) run
+the selected queries once each, in rotated orders, against the in-process server at the same
+time. Every result is compared with DataFusion's. Prints markdown tables on stdout, progress on
+stderr, and writes the numbers as JSON into the results directory; exit code 1 on any failure or
+wrong answer.
 """
 
 from __future__ import annotations
@@ -101,7 +102,7 @@ class LocalCluster:
         # Measured without authentication: the caller's GPU_EXEC_AUTH_* must not switch it on.
         env = {k: v for k, v in os.environ.items() if not k.startswith("GPU_EXEC_AUTH")}
         env["GPU_EXEC__FALLBACK"] = "silent"  # as the in-process sessions
-        self.processes: list[subprocess.Popen[bytes]] = []
+        self.processes: dict[str, subprocess.Popen[bytes]] = {}
         self._start(exe + ["scheduler", "--host", "127.0.0.1", "--port", str(self.dask_port),
                            "--flight-port", str(self.flight_port), "--control-port", "0",
                            "--device", device, "--partitions", str(partitions),
@@ -121,7 +122,7 @@ class LocalCluster:
 
     def _start(self, command: list[str], name: str, env: dict[str, str]) -> None:
         with open(self.logs / f"{name}.log", "wb") as log:  # the child keeps its own descriptor
-            self.processes.append(subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env))
+            self.processes[name] = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
 
     def _wait_until_ready(self, executors: int) -> None:
         from distributed import Client
@@ -137,15 +138,14 @@ class LocalCluster:
                                    + self.log_tail())
             time.sleep(0.2)
         # Every executor registered, so that the first stages are spread over all of them.
-        with Client(self.dask_address, timeout=STARTUP_SECONDS) as client:
+        with Client(self.dask_address, timeout=STARTUP_SECONDS) as client:  # type: ignore[no-untyped-call]
             client.wait_for_workers(executors, timeout=max(1.0, deadline - time.monotonic()))
         self._check_alive()
 
     def _check_alive(self) -> None:
-        for process in self.processes:
+        for name, process in self.processes.items():
             if process.poll() is not None:
-                raise RuntimeError(f"{' '.join(map(str, process.args[2:4]))} exited ({process.returncode})"
-                                   + self.log_tail())
+                raise RuntimeError(f"the {name} exited ({process.returncode})" + self.log_tail())
 
     def log_tail(self, lines: int = 15) -> str:
         out = []
@@ -155,10 +155,10 @@ class LocalCluster:
         return "".join(out)
 
     def stop(self) -> None:
-        for process in reversed(self.processes):
+        for process in reversed(self.processes.values()):
             if process.poll() is None:
                 process.send_signal(signal.SIGTERM)
-        for process in self.processes:
+        for process in self.processes.values():
             try:
                 process.wait(timeout=30)
             except subprocess.TimeoutExpired:
@@ -433,7 +433,8 @@ def main(argv: list[str] | None = None) -> int:
     cluster_name = f"{args.executors} executor{'s' * (args.executors > 1)}"
     cluster_error: str | None = None
     threads = args.executor_threads or max(1, (os.cpu_count() or 1) // max(1, args.executors))
-    connections: list[AdbcScripts] = []
+    flight_client: AdbcScripts | None = None
+    cluster_client: AdbcScripts | None = None
     expected: dict[int, pa.Table] = {}
     concurrency: list[ConcurrencyRun] = []
     try:
@@ -441,17 +442,16 @@ def main(argv: list[str] | None = None) -> int:
         register_tables(embedded, tables)
         register_tables(served, tables)
         runners: dict[str, Any] = {EMBEDDED: embedded}
-        connections.append(AdbcScripts(uri))
-        runners[FLIGHT] = connections[-1]
+        flight_client = runners[FLIGHT] = AdbcScripts(uri)
         if args.executors:
             print(f"starting gpu-exec scheduler + {args.executors} executors ({threads} thread{'s' * (threads > 1)} each), "
                   f"logs in {logs} ...", file=sys.stderr)
             try:
                 cluster = LocalCluster(args.executors, threads, args.device, partitions, logs)
-                connections.append(AdbcScripts(cluster.uri))
+                cluster_client = AdbcScripts(cluster.uri)
                 for name, path in tables.items():
-                    connections[-1].sql(f"create external table {name} stored as parquet location '{path}'").to_arrow()
-                runners[cluster_name] = connections[-1]
+                    cluster_client.sql(f"create external table {name} stored as parquet location '{path}'").to_arrow()
+                runners[cluster_name] = cluster_client
             except Exception as exc:  # noqa: BLE001 — reported as every cluster query's failure
                 cluster_error = one_line(exc)
                 print(f"the cluster did not start: {cluster_error}", file=sys.stderr)
@@ -464,6 +464,13 @@ def main(argv: list[str] | None = None) -> int:
         if cluster_error is not None:
             results[cluster_name] = {n: EngineTimes(error=cluster_error) for n in args.queries}
 
+        if cluster is not None:
+            # Idle, the scheduler and executors still take ~10 % of a 2-core machine (Dask's
+            # heartbeats and event loops): stopped before the concurrent clients are measured.
+            if cluster_client is not None:
+                cluster_client.close()
+                cluster_client = None
+            cluster.stop()
         for clients in args.clients:
             print(f"{clients} concurrent client(s) ...", file=sys.stderr)
             run = run_clients(uri, clients, args.queries, expected, registry)
@@ -473,8 +480,9 @@ def main(argv: list[str] | None = None) -> int:
                   file=sys.stderr)
             concurrency.append(run)
     finally:
-        for connection in connections:
-            connection.close()
+        for client in (flight_client, cluster_client):
+            if client is not None:
+                client.close()
         if cluster is not None:
             cluster.stop()
         server.shutdown()
