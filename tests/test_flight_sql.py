@@ -430,3 +430,21 @@ def test_remote_session_api(uri: str, tpch_data: dict[str, str], tmp_path: Any) 
         assert "rates" not in remote.tables()
     with pytest.raises(gpu_exec.GpuExecError, match="cannot reach the gpu-exec query endpoint"):
         gpu_exec.connect("grpc://127.0.0.1:1")
+
+
+def test_a_client_killed_mid_query_frees_its_query(tpch_service: FlightSqlServer, uri: str) -> None:
+    import subprocess
+    import sys
+
+    sql = SLOW_QUERY.replace("> 0", "> 2")  # its own text, to find its record
+    client = subprocess.Popen([sys.executable, "-c", (
+        "import adbc_driver_flightsql.dbapi as a\n"
+        f"c = a.connect({uri!r}, autocommit=True).cursor()\n"
+        f"c.execute({sql!r})\n")])
+    try:
+        record = _wait_for_running(tpch_service, sql)
+    finally:
+        client.kill()  # the client's process dies: its connection drops mid-call
+        client.wait()
+    _wait_until(lambda: record.state is QueryState.CANCELLED)
+    assert "went away" in record.error
