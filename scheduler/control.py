@@ -38,6 +38,7 @@ __all__ = [
     "JOBS_SERVICE",
     "HEALTH_SERVICE",
     "ControlServer",
+    "ADMIN_USER",
     "ControlServiceError",
     "JobsServicer",
     "AuthInterceptor",
@@ -63,11 +64,16 @@ def job_message(record: QueryRecord) -> jobs_pb2.Job:
                         error=record.error)
 
 
-class JobsServicer(jobs_pb2_grpc.JobsServicer):
-    """The ``Jobs`` service over a ``QueryRegistry``."""
+ADMIN_USER = "admin"
 
-    def __init__(self, registry: QueryRegistry) -> None:
+
+class JobsServicer(jobs_pb2_grpc.JobsServicer):
+    """The ``Jobs`` service over a ``QueryRegistry``. With authentication on, a user cancels only
+    their own queries; the user ``admin`` (a token named admin, or a basic user admin) any."""
+
+    def __init__(self, registry: QueryRegistry, auth: AuthConfig | None = None) -> None:
         self.registry = registry
+        self.auth = auth if auth is not None and auth.enabled else None
 
     def ListJobs(self, request: jobs_pb2.ListJobsRequest,
                  context: grpc.ServicerContext) -> jobs_pb2.ListJobsResponse:
@@ -80,6 +86,13 @@ class JobsServicer(jobs_pb2_grpc.JobsServicer):
     def CancelJob(self, request: jobs_pb2.CancelJobRequest,
                   context: grpc.ServicerContext) -> jobs_pb2.CancelJobResponse:
         record = self._record(request.query_id, context)
+        if self.auth is not None:
+            header = next((v for k, v in context.invocation_metadata() or () if k == "authorization"), None)
+            user = self.auth.authenticate(header if isinstance(header, str) else None)  # the interceptor passed it
+            if user not in (record.user, ADMIN_USER):
+                context.abort(grpc.StatusCode.PERMISSION_DENIED,
+                              f"query {record.query_id} was sent by {record.user!r}: only that user or "
+                              f"{ADMIN_USER!r} may cancel it")
         cancelled = record.cancel()
         return jobs_pb2.CancelJobResponse(cancelled=cancelled, state=record.state.value)
 
@@ -207,7 +220,7 @@ def start_control_server(
     health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)
     health_servicer.set(JOBS_SERVICE, health_pb2.HealthCheckResponse.SERVING)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    jobs_pb2_grpc.add_JobsServicer_to_server(JobsServicer(registry), server)
+    jobs_pb2_grpc.add_JobsServicer_to_server(JobsServicer(registry, auth), server)
     bind_failed = ControlServiceError(
         f"cannot serve the control API on {address}: the port is taken (another gpu-exec "
         "scheduler?) or the host is not an address of this machine"

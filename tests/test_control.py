@@ -258,7 +258,13 @@ def test_commands_authenticate(auth_server: ControlServer, queries: Queries, cap
     assert main(["jobs", "--server", auth_server.address, "--user", "alice", "--password", "pw"]) == 0
     capsys.readouterr()
     monkeypatch.setenv("GPU_EXEC_TOKEN", TOKEN)
-    assert main(["cancel", queries.running.query_id, "--server", auth_server.address]) == 0
+    assert main(["jobs", "--server", auth_server.address]) == 0
+    assert queries.running.query_id in capsys.readouterr().out
+    # the token's user did not send alice's query: only alice (or admin) may cancel it
+    assert main(["cancel", queries.running.query_id, "--server", auth_server.address]) == 1
+    assert "PERMISSION_DENIED" in capsys.readouterr().err
+    assert main(["cancel", queries.running.query_id, "--server", auth_server.address,
+                 "--user", "alice", "--password", "pw"]) == 0
     assert "cancel requested" in capsys.readouterr().out
 
 
@@ -288,3 +294,18 @@ def test_unreachable_server_is_one_line(queries: Queries, capsys: pytest.Capture
 def test_password_without_user_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["jobs", "--password", "pw"]) == 1
     assert "--password needs --user" in capsys.readouterr().err
+
+
+def test_only_its_user_or_admin_cancels_a_query(queries: Queries) -> None:
+    from scheduler.control_client import ControlError
+
+    auth = AuthConfig.from_options(users=["alice:pw", "bob:pw", "admin:root-pw"])
+    with start_control_server(queries.registry, "127.0.0.1:0", auth=auth) as server:
+        with ControlClient(server.address, user="bob", password="pw") as bob:
+            with pytest.raises(ControlError, match=f"query {queries.running.query_id} was sent by 'alice'"):
+                bob.cancel(queries.running.query_id)
+            assert len(bob.list_jobs()) == 3  # listing is open to every authenticated user
+        assert queries.cancelled == []
+        with ControlClient(server.address, user="admin", password="root-pw") as admin:
+            assert admin.cancel(queries.running.query_id).cancelled
+        assert queries.cancelled == [queries.running.query_id]
