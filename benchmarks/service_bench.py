@@ -359,18 +359,6 @@ def _rate(value: float | None) -> str:
     return f"{value:.2f}" if value is not None else "-"
 
 
-def _all_versions() -> dict[str, str]:
-    from importlib.metadata import PackageNotFoundError, version
-
-    out = _versions()
-    for package in ("adbc-driver-flightsql", "distributed"):
-        try:
-            out[package] = version(package)
-        except PackageNotFoundError:
-            out[package] = "not installed"
-    return out
-
-
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     from gpu_exec.tpch import QUERY_NUMBERS, query_numbers_argument
 
@@ -496,7 +484,7 @@ def main(argv: list[str] | None = None) -> int:
     header = (f"TPC-H SF {args.sf:g}, runs per query: {args.runs}, gpu-exec device={args.device} "
               f"partitions={partitions}{cluster_note}; {os.cpu_count()} CPUs; {started:%Y-%m-%d %H:%M} UTC; "
               f"load average {load_before[0]:.1f} before, {load_after[0]:.1f} after; "
-              + ", ".join(f"{k} {v}" for k, v in _all_versions().items()))
+              + ", ".join(f"{k} {v}" for k, v in _versions("adbc-driver-flightsql", "distributed").items()))
     print(markdown(header, columns, results, args.queries, expected))
     if concurrency:
         print()
@@ -510,7 +498,7 @@ def main(argv: list[str] | None = None) -> int:
         "sf": args.sf, "data": str(data), "runs": args.runs, "device": args.device, "partitions": partitions,
         "executors": args.executors, "executor_threads": threads if args.executors else None, "limits": asdict(limits),
         "started": started.isoformat(), "cpus": os.cpu_count(), "load_average": [load_before, load_after],
-        "peak_rss_gib": peak_rss_gib, "versions": _all_versions(),
+        "peak_rss_gib": peak_rss_gib, "versions": _versions("adbc-driver-flightsql", "distributed"),
         "configurations": {c: {f"q{n:02d}": {"times_s": t.times_s, "median_s": t.median_s, "error": t.error}
                                for n, t in results[c].items()} for c in columns},
         "concurrency": [{**asdict(r), "queries": r.queries, "queries_per_s": r.queries_per_s} for r in concurrency],

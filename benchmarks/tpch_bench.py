@@ -138,11 +138,12 @@ def markdown(results: list[QueryBench], header: str) -> str:
     return "\n".join(lines)
 
 
-def _versions() -> dict[str, str]:
+def _versions(*extra: str) -> dict[str, str]:
+    """Python's version and those of gpu-exec, DataFusion, pyarrow and the ``extra`` packages."""
     from importlib.metadata import PackageNotFoundError, version
 
     out = {"python": platform.python_version()}
-    for package in ("gpu-exec", "datafusion", "pyarrow"):
+    for package in ("gpu-exec", "datafusion", "pyarrow", *extra):
         try:
             out[package] = version(package)
         except PackageNotFoundError:

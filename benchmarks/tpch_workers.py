@@ -91,12 +91,6 @@ def markdown(header: str, columns: list[str], table: dict[str, dict[int, EngineT
     return "\n".join(lines)
 
 
-def _all_versions() -> dict[str, str]:
-    from importlib.metadata import version
-
-    return {**_versions(), "distributed": version("distributed")}
-
-
 def main(argv: list[str] | None = None) -> int:
     import gpu_exec
     from gpu_exec.sql_scripts import datafusion_context, register_tables, run_on_datafusion
@@ -136,13 +130,13 @@ def main(argv: list[str] | None = None) -> int:
     columns = list(results)
     header = (f"TPC-H SF {args.sf:g}, runs per query: {args.runs}, gpu-exec device=cpu partitions={partitions}; "
               f"{os.cpu_count()} CPUs; {started:%Y-%m-%d %H:%M} UTC; "
-              + ", ".join(f"{k} {v}" for k, v in _all_versions().items()))
+              + ", ".join(f"{k} {v}" for k, v in _versions("distributed").items()))
     print(markdown(header, columns, results, args.queries))
     args.results_dir.mkdir(parents=True, exist_ok=True)
     path = args.results_dir / f"tpch-workers-sf{args.sf:g}-{started:%Y%m%dT%H%M%SZ}.json"
     path.write_text(json.dumps({
         "sf": args.sf, "data": str(data), "runs": args.runs, "partitions": partitions, "workers": args.workers,
-        "started": started.isoformat(), "cpus": os.cpu_count(), "versions": _all_versions(),
+        "started": started.isoformat(), "cpus": os.cpu_count(), "versions": _versions("distributed"),
         "configurations": {c: {f"q{n:02d}": {"times_s": t.times_s, "median_s": t.median_s, "error": t.error}
                                for n, t in results[c].items()} for c in columns},
     }, indent=1) + "\n")
