@@ -448,3 +448,25 @@ def test_a_client_killed_mid_query_frees_its_query(tpch_service: FlightSqlServer
         client.wait()
     _wait_until(lambda: record.state is QueryState.CANCELLED)
     assert "went away" in record.error
+
+
+def test_remote_cancel_on_an_open_server(tpch_service: FlightSqlServer, uri: str) -> None:
+    import gpu_exec
+
+    with gpu_exec.connect(uri) as remote:
+        df = remote.sql(SLOW_QUERY.replace("> 0", "> 3"))
+        outcome: dict[str, BaseException] = {}
+
+        def run() -> None:
+            try:
+                df.to_arrow()
+            except BaseException as exc:  # noqa: BLE001 — the outcome is the test's subject
+                outcome["error"] = exc
+
+        thread = threading.Thread(target=run)
+        thread.start()
+        record = _wait_for_running(tpch_service, df.query)
+        df.cancel()
+        thread.join(timeout=120)
+        assert isinstance(outcome.get("error"), gpu_exec.QueryCancelled), outcome
+        assert record.state is QueryState.CANCELLED
