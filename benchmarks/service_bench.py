@@ -239,7 +239,8 @@ def run_clients(uri: str, clients: int, queries: list[int], expected: dict[int, 
     """``clients`` threads, one ADBC connection each, each running every query once starting at a
     different place in the list; answers are checked after the clock stops."""
     from gpu_exec.sql_scripts import ScriptResult, run_on_gpu_exec
-    from gpu_exec.tpch import one_line, query_sql
+    from gpu_exec.tpch import query_sql
+    from planner.errors import one_line
 
     run = ConcurrencyRun(clients)
     ready = threading.Barrier(clients + 1)
@@ -393,7 +394,8 @@ def main(argv: list[str] | None = None) -> int:
     """Run the benchmark; exit code 1 when a query fails or gives a wrong answer anywhere."""
     import gpu_exec
     from gpu_exec.sql_scripts import datafusion_context, register_tables
-    from gpu_exec.tpch import default_data_dir, ensure_data, one_line
+    from gpu_exec.tpch import default_data_dir, ensure_data
+    from planner.errors import one_line
     from scheduler.flight_sql import FlightSqlServer, ServiceLimits
     from scheduler.registry import QueryRegistry
 

@@ -77,7 +77,7 @@ class QueryBench:
 
 
 def _timed(engine: EngineTimes, run: Callable[[], ScriptResult]) -> ScriptResult | None:
-    from gpu_exec.tpch import one_line
+    from planner.errors import one_line
 
     if engine.error is not None:
         return None

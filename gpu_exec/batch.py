@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping
 
-from gpu_exec.sql_scripts import ScriptStatement, is_query, register_tables, split_statements_with_lines
+from gpu_exec.sql_scripts import ScriptStatement, register_tables, rows_written, split_statements_with_lines
 from planner.errors import GpuExecError
 
 if TYPE_CHECKING:
@@ -203,7 +203,7 @@ class JobDisplay:
         from gpu_exec.cli import result_table
 
         n = result.num_rows
-        written = _rows_written(job.statement.text, result)
+        written = rows_written(job.statement.text, result)
         if written is not None:
             what = f"{written} row{'s' * (written != 1)} written"
         else:
@@ -227,15 +227,6 @@ class JobDisplay:
         if later:
             line.append(f"; {later} later statement{'s' * (later != 1)} not run")
         self.err.print(line, highlight=False, soft_wrap=True)
-
-
-def _rows_written(statement: str, result: pa.Table) -> int | None:
-    """The rows a COPY / CREATE TABLE AS wrote: such statements return one row with one column,
-    ``count`` (DataFusion's convention for statements that write); None for anything else."""
-    if is_query(statement) or result.column_names != ["count"] or result.num_rows != 1:
-        return None
-    value = result.column(0)[0].as_py()
-    return value if isinstance(value, int) else None
 
 
 def run_statements(session: Any, statements: list[ScriptStatement], *, source: str, display: JobDisplay,

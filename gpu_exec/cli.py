@@ -243,11 +243,8 @@ def run_executor(args: argparse.Namespace) -> int:
 
 def _describe(exc: BaseException) -> str:
     """One line: the error's class and message, whitespace collapsed."""
-    from gpu_exec.tpch import one_line
-    from planner.errors import GpuExecError, UnsupportedSQLError
+    from planner.errors import GpuExecError, one_line
 
-    if isinstance(exc, UnsupportedSQLError):
-        return f"UnsupportedSQLError: {'; '.join(exc.reasons)}"
     line = one_line(exc)
     if not isinstance(exc, (GpuExecError, OSError, ValueError)):
         line += " (internal error; --debug shows the traceback)"

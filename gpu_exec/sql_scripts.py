@@ -25,6 +25,7 @@ __all__ = [
     "split_statements",
     "split_statements_with_lines",
     "is_query",
+    "rows_written",
     "last_query",
     "table_format",
     "register_tables",
@@ -105,6 +106,15 @@ def split_statements(sql: str) -> list[str]:
 def is_query(statement: str) -> bool:
     """True for a statement that returns rows (SELECT, WITH, VALUES), False for DDL."""
     return re.match(r"(?is)[\s(]*(select|with|values)\b", statement) is not None
+
+
+def rows_written(statement: str, result: pa.Table) -> int | None:
+    """The rows a COPY / CREATE TABLE AS wrote: such statements return one row with one column,
+    ``count`` (DataFusion's convention for statements that write); None for anything else."""
+    if is_query(statement) or result.column_names != ["count"] or result.num_rows != 1:
+        return None
+    value = result.column(0)[0].as_py()
+    return value if isinstance(value, int) else None
 
 
 def last_query(sql: str) -> str:

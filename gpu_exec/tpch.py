@@ -20,6 +20,8 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from planner.errors import one_line
+
 if TYPE_CHECKING:
     import datafusion
     import pyarrow as pa
@@ -41,7 +43,6 @@ __all__ = [
     "parse_placement",
     "placement_summary",
     "QueryOutcome",
-    "one_line",
     "check_result",
     "run_query",
     "add_arguments",
@@ -206,11 +207,6 @@ class QueryOutcome:
     @property
     def ok(self) -> bool:
         return self.error is None and not self.problems
-
-
-def one_line(exc: BaseException) -> str:
-    """``"ErrorClass: message"`` on one line."""
-    return f"{type(exc).__name__}: {' '.join(str(exc).split())}"
 
 
 def check_result(

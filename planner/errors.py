@@ -9,6 +9,7 @@ __all__ = [
     "CatalogError",
     "ExecutionError",
     "QueryCancelled",
+    "one_line",
 ]
 
 
@@ -45,3 +46,13 @@ class UnsupportedSQLError(GpuExecError):
         self.reasons = list(dict.fromkeys(reasons))  # keep order, drop repeats
         lines = "\n".join(f"  - {r}" for r in self.reasons)
         super().__init__(f"unsupported SQL ({len(self.reasons)} reason(s)):\n{lines}")
+
+
+def one_line(exc: BaseException) -> str:
+    """``"ErrorClass: message"`` on one line, whitespace collapsed; an UnsupportedSQLError's
+    reasons joined by "; "."""
+    if isinstance(exc, UnsupportedSQLError):
+        text = "; ".join(exc.reasons)
+    else:
+        text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

@@ -36,7 +36,8 @@ import pyarrow.flight as fl
 from google.protobuf import any_pb2
 from google.protobuf.message import DecodeError, Message
 
-from planner.errors import CatalogError, GpuExecError, SQLError, UnsupportedSQLError
+from gpu_exec.sql_scripts import rows_written
+from planner.errors import CatalogError, GpuExecError, SQLError, UnsupportedSQLError, one_line
 from scheduler import flight_sql_catalog as catalog
 from scheduler.auth import AuthError
 from scheduler.errors import QueryCancelled
@@ -257,7 +258,7 @@ class FlightSqlServer(fl.FlightServerBase):
         command = self._command(descriptor)
         if isinstance(command, pb.CommandStatementUpdate):
             table = self._run(context, command.query, self._sql(command.query))
-            writer.write(pb.DoPutUpdateResult(record_count=_record_count(table)).SerializeToString())
+            writer.write(pb.DoPutUpdateResult(record_count=_record_count(command.query, table)).SerializeToString())
         elif isinstance(command, pb.CommandPreparedStatementQuery):
             prepared = self._prepared_statement(command.prepared_statement_handle)
             prepared.parameters = self._read_parameters(reader, prepared)
@@ -269,7 +270,7 @@ class FlightSqlServer(fl.FlightServerBase):
             if parameters is not None:
                 prepared.parameters = parameters
             table = self._run(context, prepared.query, self._bound(prepared))
-            writer.write(pb.DoPutUpdateResult(record_count=_record_count(table)).SerializeToString())
+            writer.write(pb.DoPutUpdateResult(record_count=_record_count(prepared.query, table)).SerializeToString())
         else:
             raise _invalid(f"DoPut does not take {type(command).__name__}")
 
@@ -434,7 +435,7 @@ class FlightSqlServer(fl.FlightServerBase):
                 record.finish(QueryState.CANCELLED, error=str(exc))
                 raise fl.FlightCancelledError(f"QueryCancelled: {exc}") from None
             except BaseException as exc:  # noqa: BLE001 — every failure is the client's answer
-                record.finish(QueryState.FAILED, error=_describe(exc))
+                record.finish(QueryState.FAILED, error=one_line(exc))
                 raise _flight_error(exc) from None
         if table.nbytes > self.limits.max_result_bytes:
             message = (f"the result is {table.nbytes:,} bytes ({table.num_rows:,} rows), over the server's "
@@ -489,19 +490,11 @@ def _collect(frame: Any, record: QueryRecord) -> pa.Table:
     return frame.to_arrow(listeners=[RecordProgress(record)])
 
 
-def _record_count(table: pa.Table) -> int:
-    """The rows a statement wrote (COPY / CTAS answer a one-row ``count``), else 0 for DDL."""
-    if table.num_rows == 1 and table.schema.names == ["count"]:
-        value = table.column(0)[0].as_py()
-        return int(value) if value is not None else -1
-    return table.num_rows
-
-
-def _describe(exc: BaseException) -> str:
-    if isinstance(exc, UnsupportedSQLError):
-        return f"UnsupportedSQLError: {'; '.join(exc.reasons)}"
-    text = " ".join(str(exc).split())
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+def _record_count(statement: str, table: pa.Table) -> int:
+    """DoPutUpdateResult's count: the rows a COPY / CREATE TABLE AS wrote, else the rows returned
+    (none for DDL)."""
+    written = rows_written(statement, table)
+    return written if written is not None else table.num_rows
 
 
 def _flight_error(exc: BaseException) -> Exception:
@@ -509,7 +502,7 @@ def _flight_error(exc: BaseException) -> Exception:
     that are not gpu-exec's own are internal errors, logged with their traceback."""
     if isinstance(exc, fl.FlightError):
         return exc
-    message = _describe(exc)
+    message = one_line(exc)
     if isinstance(exc, (SQLError, UnsupportedSQLError)):
         return _invalid(message)
     if isinstance(exc, (CatalogError, GpuExecError)):
