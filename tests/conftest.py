@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime
 import decimal
 import os
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterator, Mapping
 
@@ -189,6 +190,34 @@ def assert_translation_raises(sql: str, tables: Tables, reason_substring: str) -
     reasons = caught.value.reasons
     if not any(reason_substring in reason for reason in reasons):
         pytest.fail(f"no reason mentions {reason_substring!r}; reasons: {reasons}", pytrace=False)
+
+
+class Background:
+    """``fn`` running on a thread, for tests that act on it meanwhile (cancel it, watch it)."""
+
+    def __init__(self, fn: Callable[[], object]) -> None:
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, args=(fn,), daemon=True)
+        self._thread.start()
+
+    def _run(self, fn: Callable[[], object]) -> None:
+        try:
+            fn()
+        except BaseException as exc:  # noqa: BLE001 — what it raised is the test's subject
+            self._error = exc
+
+    def error(self, timeout: float = 120.0) -> BaseException | None:
+        """Wait for ``fn`` to end (failing the test after ``timeout`` seconds); what it raised,
+        None when it returned."""
+        self._thread.join(timeout)
+        assert not self._thread.is_alive(), f"still running after {timeout:g} s"
+        return self._error
+
+
+@pytest.fixture(scope="session", name="in_background")
+def _in_background_fixture() -> Callable[[Callable[[], object]], Background]:
+    """``in_background(fn)`` starts ``fn`` on a thread; ``.error()`` waits for it."""
+    return Background
 
 
 @pytest.fixture(scope="session", name="connect_for_tests")

@@ -7,7 +7,6 @@ runs the same client against ``gpu-exec scheduler`` with executors.
 
 from __future__ import annotations
 
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, Iterator
@@ -166,26 +165,21 @@ def test_many_concurrent_adbc_clients_all_get_right_answers(uri: str, tpch_data:
         _assert_same(results[number], expected[number], query_sql(number))
 
 
-def test_adbc_cancel_stops_a_running_query(tpch_service: FlightSqlServer, adbc_session: AdbcSession) -> None:
-    outcome: dict[str, BaseException] = {}
+def test_adbc_cancel_stops_a_running_query(tpch_service: FlightSqlServer, adbc_session: AdbcSession,
+                                           in_background: Callable[..., Any]) -> None:
     cursor = adbc_session.connection.cursor()
 
     def run() -> None:
-        try:
-            cursor.execute(SLOW_QUERY)
-            cursor.fetchall()
-        except BaseException as exc:  # noqa: BLE001 — the outcome is the test's subject
-            outcome["error"] = exc
+        cursor.execute(SLOW_QUERY)
+        cursor.fetchall()
 
-    thread = threading.Thread(target=run)
-    thread.start()
+    query = in_background(run)
     record = _wait_for_running(tpch_service, SLOW_QUERY)
     cursor.adbc_cancel()
-    thread.join(timeout=120)
-    assert not thread.is_alive()
+    error = query.error()
     cursor.close()
-    assert "error" in outcome, "the query finished although it was cancelled"
-    assert "cancel" in str(outcome["error"]).lower()
+    assert error is not None, "the query finished although it was cancelled"
+    assert "cancel" in str(error).lower()
     _wait_until(lambda: record.state is QueryState.CANCELLED)
 
 
@@ -450,23 +444,15 @@ def test_a_client_killed_mid_query_frees_its_query(tpch_service: FlightSqlServer
     assert "went away" in record.error
 
 
-def test_remote_cancel_on_an_open_server(tpch_service: FlightSqlServer, uri: str) -> None:
+def test_remote_cancel_on_an_open_server(tpch_service: FlightSqlServer, uri: str,
+                                         in_background: Callable[..., Any]) -> None:
     import gpu_exec
 
     with gpu_exec.connect(uri) as remote:
         df = remote.sql(SLOW_QUERY.replace("> 0", "> 3"))
-        outcome: dict[str, BaseException] = {}
-
-        def run() -> None:
-            try:
-                df.to_arrow()
-            except BaseException as exc:  # noqa: BLE001 — the outcome is the test's subject
-                outcome["error"] = exc
-
-        thread = threading.Thread(target=run)
-        thread.start()
+        query = in_background(df.to_arrow)
         record = _wait_for_running(tpch_service, df.query)
         df.cancel()
-        thread.join(timeout=120)
-        assert isinstance(outcome.get("error"), gpu_exec.QueryCancelled), outcome
+        error = query.error()
+        assert isinstance(error, gpu_exec.QueryCancelled), error
         assert record.state is QueryState.CANCELLED

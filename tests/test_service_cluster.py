@@ -190,23 +190,17 @@ def test_remote_python_client(cluster: Cluster, adbc_connection: Any, tpch_data:
 
 
 def test_a_running_query_is_listed_with_progress_and_cancelled_by_id(
-        cluster: Cluster, adbc_connection: Any, capsys: pytest.CaptureFixture[str]) -> None:
-    import threading
-
+        cluster: Cluster, adbc_connection: Any, capsys: pytest.CaptureFixture[str],
+        in_background: Callable[..., Any]) -> None:
     slow = ("select count(*) as n from lineitem a join lineitem b on a.l_partkey = b.l_partkey "
             "where a.l_quantity + b.l_quantity > 0")
-    outcome: dict[str, BaseException] = {}
 
     def run() -> None:
-        try:
-            with adbc_connection.cursor() as cursor:
-                cursor.execute(slow)
-                cursor.fetchall()
-        except BaseException as exc:  # noqa: BLE001 — the outcome is the test's subject
-            outcome["error"] = exc
+        with adbc_connection.cursor() as cursor:
+            cursor.execute(slow)
+            cursor.fetchall()
 
-    thread = threading.Thread(target=run)
-    thread.start()
+    query = in_background(run)
     server = f"127.0.0.1:{cluster.control_port}"
     with ControlClient(server, token=TOKEN) as client:
         deadline = time.monotonic() + 60
@@ -218,38 +212,27 @@ def test_a_running_query_is_listed_with_progress_and_cancelled_by_id(
         assert cli_main(["jobs", "--server", server, "--token", TOKEN, "--running"]) == 0
         assert running[0].query_id in capsys.readouterr().out
         assert cli_main(["cancel", running[0].query_id, "--server", server, "--token", TOKEN]) == 0
-        thread.join(timeout=120)
-        assert not thread.is_alive()
-        assert "cancel" in str(outcome.get("error", "")).lower(), outcome
+        error = query.error()
+        assert "cancel" in str(error or "").lower(), error
         assert client.get_job(running[0].query_id).state == "cancelled"
 
 
-def test_remote_cancel_from_another_thread(cluster: Cluster, adbc_connection: Any) -> None:
-    import threading
-
+def test_remote_cancel_from_another_thread(cluster: Cluster, adbc_connection: Any,
+                                           in_background: Callable[..., Any]) -> None:
     from gpu_exec import QueryCancelled
 
     with gpu_exec.connect(cluster.uri, token=TOKEN) as session:
         df = session.sql("select count(*) as n from lineitem a join lineitem b on a.l_partkey = b.l_partkey "
                          "where a.l_quantity + b.l_quantity > 1")
-        outcome: dict[str, BaseException] = {}
-
-        def run() -> None:
-            try:
-                df.to_arrow()
-            except BaseException as exc:  # noqa: BLE001 — the outcome is the test's subject
-                outcome["error"] = exc
-
-        thread = threading.Thread(target=run)
-        thread.start()
+        query = in_background(df.to_arrow)
         deadline = time.monotonic() + 60
         with ControlClient(f"127.0.0.1:{cluster.control_port}", token=TOKEN) as client:
             while not any(j.sql == df.query for j in client.list_jobs(running_only=True)):
                 assert time.monotonic() < deadline
                 time.sleep(0.05)
         df.cancel()
-        thread.join(timeout=120)
-        assert isinstance(outcome.get("error"), QueryCancelled), outcome
+        error = query.error()
+        assert isinstance(error, QueryCancelled), error
         assert session.sql("select count(*) as n from region").to_pylist() == [{"n": 5}]  # still serving
 
 
