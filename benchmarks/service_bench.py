@@ -47,7 +47,7 @@ from tpch_bench import HERE, EngineTimes, _seconds, _timed, _versions
 if TYPE_CHECKING:
     import pyarrow as pa
 
-    from scheduler.registry import QueryRegistry
+    from scheduler.service.registry import QueryRegistry
 
 __all__ = ["AdbcScripts", "LocalCluster", "ConcurrencyRun", "main"]
 
@@ -98,7 +98,7 @@ class LocalCluster:
     def __init__(self, executors: int, threads: int, device: str, partitions: int, logs: Path) -> None:
         self.logs = logs
         self.dask_port, self.flight_port = _free_port(), _free_port()
-        exe = [sys.executable, "-m", "gpu_exec.cli"]
+        exe = [sys.executable, "-m", "gpu_exec.cli.main"]
         # Measured without authentication: the caller's GPU_EXEC_AUTH_* must not switch it on.
         env = {k: v for k, v in os.environ.items() if not k.startswith("GPU_EXEC_AUTH")}
         env["GPU_EXEC__FALLBACK"] = "silent"  # as the in-process sessions
@@ -168,8 +168,8 @@ class LocalCluster:
 
 def _check(times: EngineTimes, result: Any, expected: pa.Table | None, sql: str) -> None:
     """Record a wrong answer as the configuration's error (its further runs are skipped)."""
-    from gpu_exec.compare import compare_tables, query_is_ordered
-    from gpu_exec.sql_scripts import last_query
+    from gpu_exec.testing.compare import compare_tables, query_is_ordered
+    from gpu_exec.api.sql_scripts import last_query
 
     if result is None or expected is None or times.error is not None:
         return
@@ -182,8 +182,8 @@ def bench_queries(queries: list[int], runs: int, ctx: Any, runners: dict[str, An
                   expected: dict[int, pa.Table]) -> dict[str, dict[int, EngineTimes]]:
     """``runs`` rounds per query, the configurations alternating within each round; DataFusion's
     first result of each query goes into ``expected`` and every other result is checked against it."""
-    from gpu_exec.sql_scripts import run_on_datafusion, run_on_gpu_exec
-    from gpu_exec.tpch import query_sql
+    from gpu_exec.api.sql_scripts import run_on_datafusion, run_on_gpu_exec
+    from gpu_exec.testing.tpch import query_sql
 
     results: dict[str, dict[int, EngineTimes]] = {DATAFUSION: {}, **{name: {} for name in runners}}
     for number in queries:
@@ -238,8 +238,8 @@ def run_clients(uri: str, clients: int, queries: list[int], expected: dict[int, 
                 registry: QueryRegistry) -> ConcurrencyRun:
     """``clients`` threads, one ADBC connection each, each running every query once starting at a
     different place in the list; answers are checked after the clock stops."""
-    from gpu_exec.sql_scripts import ScriptResult, run_on_gpu_exec
-    from gpu_exec.tpch import query_sql
+    from gpu_exec.api.sql_scripts import ScriptResult, run_on_gpu_exec
+    from gpu_exec.testing.tpch import query_sql
     from planner.errors import one_line
 
     run = ConcurrencyRun(clients)
@@ -276,8 +276,8 @@ def run_clients(uri: str, clients: int, queries: list[int], expected: dict[int, 
     run.cpu_busy = (time.process_time() - cpu_start) / run.wall_s / (os.cpu_count() or 1)
     run.peak_running, run.statements = _peak_overlap(registry, since)
 
-    from gpu_exec.compare import compare_tables, query_is_ordered
-    from gpu_exec.sql_scripts import last_query
+    from gpu_exec.testing.compare import compare_tables, query_is_ordered
+    from gpu_exec.api.sql_scripts import last_query
 
     for index, results in outcomes.items():
         for number, outcome in results:
@@ -361,7 +361,7 @@ def _rate(value: float | None) -> str:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    from gpu_exec.tpch import QUERY_NUMBERS, query_numbers_argument
+    from gpu_exec.testing.tpch import QUERY_NUMBERS, query_numbers_argument
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("data", nargs="?", type=Path, help="TPC-H Parquet directory "
@@ -393,11 +393,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark; exit code 1 when a query fails or gives a wrong answer anywhere."""
     import gpu_exec
-    from gpu_exec.sql_scripts import datafusion_context, register_tables
-    from gpu_exec.tpch import default_data_dir, ensure_data
+    from gpu_exec.api.sql_scripts import datafusion_context, register_tables
+    from gpu_exec.testing.tpch import default_data_dir, ensure_data
     from planner.errors import one_line
-    from scheduler.flight_sql import FlightSqlServer, ServiceLimits
-    from scheduler.registry import QueryRegistry
+    from scheduler.service.flight_sql import FlightSqlServer, ServiceLimits
+    from scheduler.service.registry import QueryRegistry
 
     args = parse_args(argv)
     data = args.data or default_data_dir(args.sf)

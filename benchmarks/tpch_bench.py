@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any, Callable
 if TYPE_CHECKING:
     import pyarrow as pa
 
-    from gpu_exec.sql_scripts import ScriptResult
+    from gpu_exec.api.sql_scripts import ScriptResult
 
 __all__ = ["EngineTimes", "QueryBench", "main"]
 
@@ -92,8 +92,8 @@ def _timed(engine: EngineTimes, run: Callable[[], ScriptResult]) -> ScriptResult
 
 def bench_query(number: int, session: Any, ctx: Any, runs: int, answers: Path | None) -> QueryBench:
     """``runs`` alternating runs of TPC-H query ``number`` on both engines, then the checks."""
-    from gpu_exec.sql_scripts import run_on_datafusion, run_on_gpu_exec
-    from gpu_exec.tpch import check_result, parse_placement, query_sql
+    from gpu_exec.api.sql_scripts import run_on_datafusion, run_on_gpu_exec
+    from gpu_exec.testing.tpch import check_result, parse_placement, query_sql
 
     sql = query_sql(number)
     bench = QueryBench(f"q{number:02d}")
@@ -152,7 +152,7 @@ def _versions(*extra: str) -> dict[str, str]:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    from gpu_exec.tpch import QUERY_NUMBERS, query_numbers_argument
+    from gpu_exec.testing.tpch import QUERY_NUMBERS, query_numbers_argument
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("data", nargs="?", type=Path, help="TPC-H Parquet directory "
@@ -181,8 +181,8 @@ def _answers(args: argparse.Namespace) -> Path | None:
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark; exit code 1 when a query fails or gives a wrong answer."""
     import gpu_exec
-    from gpu_exec.sql_scripts import datafusion_context, register_tables
-    from gpu_exec.tpch import default_data_dir, ensure_data
+    from gpu_exec.api.sql_scripts import datafusion_context, register_tables
+    from gpu_exec.testing.tpch import default_data_dir, ensure_data
 
     args = parse_args(argv)
     data = args.data or default_data_dir(args.sf)

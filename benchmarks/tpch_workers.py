@@ -30,7 +30,7 @@ __all__ = ["main"]
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    from gpu_exec.tpch import QUERY_NUMBERS, query_numbers_argument
+    from gpu_exec.testing.tpch import QUERY_NUMBERS, query_numbers_argument
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("data", nargs="?", type=Path, help="TPC-H Parquet directory "
@@ -52,9 +52,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def _run_config(name: str, session: Any, queries: list[int], runs: int,
                 expected: dict[int, Any]) -> dict[int, EngineTimes]:
     """Every query ``runs`` times on ``session``; a wrong answer is recorded as the error."""
-    from gpu_exec.compare import compare_tables, query_is_ordered
-    from gpu_exec.sql_scripts import last_query, run_on_gpu_exec
-    from gpu_exec.tpch import query_sql
+    from gpu_exec.testing.compare import compare_tables, query_is_ordered
+    from gpu_exec.api.sql_scripts import last_query, run_on_gpu_exec
+    from gpu_exec.testing.tpch import query_sql
 
     out: dict[int, EngineTimes] = {}
     for number in queries:
@@ -93,8 +93,8 @@ def markdown(header: str, columns: list[str], table: dict[str, dict[int, EngineT
 
 def main(argv: list[str] | None = None) -> int:
     import gpu_exec
-    from gpu_exec.sql_scripts import datafusion_context, register_tables, run_on_datafusion
-    from gpu_exec.tpch import default_data_dir, ensure_data, query_sql
+    from gpu_exec.api.sql_scripts import datafusion_context, register_tables, run_on_datafusion
+    from gpu_exec.testing.tpch import default_data_dir, ensure_data, query_sql
 
     args = parse_args(argv)
     data = args.data or default_data_dir(args.sf)

@@ -1299,7 +1299,7 @@ def _aggregate_plan(func: str) -> tuple[str, Any]:
 
 
 class ArrowKernels:
-    """The Kernels protocol (gpu_exec.kernels) on pyarrow.compute, acero and numpy.
+    """The Kernels protocol (gpu_exec.engine.kernels) on pyarrow.compute, acero and numpy.
 
     Parameters
     ----------

@@ -24,10 +24,10 @@ from planner.errors import (
 if TYPE_CHECKING:
     from datafusion import col, lit
 
-    from gpu_exec import functions
-    from gpu_exec.dataframe import DataFrame
-    from gpu_exec.remote import RemoteSession
-    from gpu_exec.session import Session
+    from gpu_exec.api import functions
+    from gpu_exec.api.dataframe import DataFrame
+    from gpu_exec.api.remote import RemoteSession
+    from gpu_exec.api.session import Session
 
 __all__ = [
     "connect",
@@ -47,14 +47,14 @@ __all__ = [
 
 def connect(*args: Any, **kwargs: Any) -> Session | RemoteSession:
     """Start a session: in this process by default, on a Dask cluster with ``workers=`` or
-    ``cluster=`` (see ``gpu_exec.session.connect``); or, given a query endpoint's address
+    ``cluster=`` (see ``gpu_exec.api.session.connect``); or, given a query endpoint's address
     (``connect("grpc://host:50050", token=...)``), a remote session on a ``gpu-exec scheduler``
-    with the same API (see ``gpu_exec.remote.connect_remote``)."""
+    with the same API (see ``gpu_exec.api.remote.connect_remote``)."""
     if args and isinstance(args[0], str) and args[0].startswith("grpc"):
-        from gpu_exec.remote import connect_remote
+        from gpu_exec.api.remote import connect_remote
 
         return connect_remote(*args, **kwargs)
-    from gpu_exec.session import connect as _connect
+    from gpu_exec.api.session import connect as _connect
 
     return _connect(*args, **kwargs)
 
@@ -68,13 +68,13 @@ def __getattr__(name: str) -> Any:
     if name == "functions":
         import importlib
 
-        return importlib.import_module("gpu_exec.functions")
+        return importlib.import_module("gpu_exec.api.functions")
     if name == "Session":
-        from gpu_exec.session import Session
+        from gpu_exec.api.session import Session
 
         return Session
     if name == "DataFrame":
-        from gpu_exec.dataframe import DataFrame
+        from gpu_exec.api.dataframe import DataFrame
 
         return DataFrame
     raise AttributeError(name)

@@ -11,7 +11,7 @@ become one stage read twice.
 A stage runs as one task per output partition of its fragment. ``task_plan`` pins a fragment to
 one partition: scans become ``ScanSplit`` leaves, exchange reads name the partition they read, and
 a ``Union`` keeps only the input that produces the partition. The operators then see one-element
-partition lists, exactly as they see lists of partitions in process (gpu_exec.driver).
+partition lists, exactly as they see lists of partitions in process (gpu_exec.engine.driver).
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ __all__ = [
 
 ScanSplits = Callable[[TableScan], int]
 """How many partitions (splits) a scan produces; the engine's answer is
-``gpu_exec.task.scan_split_count`` (Parquet row groups), tests may pass a constant."""
+``gpu_exec.executor.task.scan_split_count`` (Parquet row groups), tests may pass a constant."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,14 +11,14 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
-from gpu_exec.device import DeviceChoice, choose_device, visible_gpu_count
-from gpu_exec.shuffle_service import DEFAULT_DEVICE_MEMORY_LIMIT, SERVICE_NAME, STATS_HANDLER, ShuffleService
+from gpu_exec.engine.device import DeviceChoice, choose_device, visible_gpu_count
+from gpu_exec.executor.shuffle_service import DEFAULT_DEVICE_MEMORY_LIMIT, SERVICE_NAME, STATS_HANDLER, ShuffleService
 from scheduler.errors import ClusterError
 
 if TYPE_CHECKING:
     from distributed import Client
 
-    from gpu_exec.config import Config
+    from gpu_exec.engine.config import Config
     from scheduler.runner import JobListener
 
 __all__ = ["ClusterConnection", "start_local_cluster", "install_shuffle_service", "shuffle_stats"]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from gpu_exec.shuffle_fetch import FetchFailed
+from gpu_exec.executor.shuffle_fetch import FetchFailed
 # QueryCancelled lives in planner.errors: the in-process engine raises it too, and engine modules
 # never import scheduler. Re-exported here for the query layer and its users.
 from planner.errors import ExecutionError, GpuExecError, QueryCancelled

@@ -24,7 +24,7 @@ from planner.errors import ExecutionError, GpuExecError
 from scheduler.states import JobState, StageState, TaskState
 
 if TYPE_CHECKING:
-    from gpu_exec.task import MapOutput, TaskReport
+    from gpu_exec.executor.task import MapOutput, TaskReport
     from planner.stages import StagePlan
 
 __all__ = ["Job", "TaskStatus", "DEFAULT_MAX_ATTEMPTS", "DEFAULT_MAX_FETCH_FAILURES"]

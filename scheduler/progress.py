@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from scheduler.runner import JobListener
 
 if TYPE_CHECKING:
-    from gpu_exec.task import TaskReport
+    from gpu_exec.executor.task import TaskReport
     from scheduler.job import Job
 
 __all__ = ["ProgressBar", "progress_enabled"]

@@ -1,6 +1,6 @@
 """Run one physical plan on a cluster: scalar subqueries first, then stages, tasks and results.
 
-The distributed counterpart of ``gpu_exec.driver.run_plan``: same plan, same answer. Each scalar
+The distributed counterpart of ``gpu_exec.engine.driver.run_plan``: same plan, same answer. Each scalar
 subquery is a job of its own whose value is handed to the tasks that need it (as the driver
 computes them before the plan that uses them).
 """
@@ -15,9 +15,9 @@ from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
-from gpu_exec.context import OperatorMetrics
-from gpu_exec.driver import collect_subqueries, subquery_literal
-from gpu_exec.task import scan_split_count
+from gpu_exec.engine.context import OperatorMetrics
+from gpu_exec.engine.driver import collect_subqueries, subquery_literal
+from gpu_exec.executor.task import scan_split_count
 from planner.physical import plan_physical
 from planner.stages import cut_stages, task_plan
 from scheduler.job import Job

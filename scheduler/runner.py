@@ -17,9 +17,9 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 import pyarrow as pa
 
-from gpu_exec.shuffle_fetch import FetchFailed, fetch_pieces
-from gpu_exec.shuffle_service import DROP_JOB_HANDLER
-from gpu_exec.task import TaskSpec, run_task
+from gpu_exec.executor.shuffle_fetch import FetchFailed, fetch_pieces
+from gpu_exec.executor.shuffle_service import DROP_JOB_HANDLER
+from gpu_exec.executor.task import TaskSpec, run_task
 from planner.errors import ExecutionError
 from scheduler.errors import QueryCancelled
 from scheduler.job import Job
@@ -28,7 +28,7 @@ from scheduler.states import JobState
 if TYPE_CHECKING:
     from distributed import Client, Future
 
-    from gpu_exec.task import TaskReport
+    from gpu_exec.executor.task import TaskReport
     from planner.ir import PlanNode
     from scheduler.job import TaskStatus
 

@@ -51,7 +51,7 @@ def tpch_dir(env_var: str, sf: float) -> Path:
 @pytest.fixture(scope="session")
 def tpch_data() -> dict[str, str]:
     """``{table: path}`` of TPC-H SF 0.1 Parquet, generated once into the cache (GPU_EXEC_TPCH_DIR)."""
-    from gpu_exec.tpch import ensure_data
+    from gpu_exec.testing.tpch import ensure_data
 
     return ensure_data(0.1, tpch_dir("GPU_EXEC_TPCH_DIR", 0.1))
 
@@ -59,7 +59,7 @@ def tpch_data() -> dict[str, str]:
 @pytest.fixture(scope="session")
 def tpch_sf1_data() -> dict[str, str]:
     """``{table: path}`` of TPC-H SF1 Parquet (GPU_EXEC_TPCH_SF1_DIR), generated if missing."""
-    from gpu_exec.tpch import ensure_data
+    from gpu_exec.testing.tpch import ensure_data
 
     return ensure_data(1, tpch_dir("GPU_EXEC_TPCH_SF1_DIR", 1))
 
@@ -106,7 +106,7 @@ def connect_for_tests(partitions: int = DEFAULT_PARTITIONS, tables: Tables | Non
     """A gpu-exec session as the differential tests use it: TEST_DEVICE, fallback="raise";
     ``options`` are further ``connect`` arguments (e.g. ``broadcast_rows=0``)."""
     import gpu_exec
-    from gpu_exec.sql_scripts import register_tables
+    from gpu_exec.api.sql_scripts import register_tables
 
     session = gpu_exec.connect(device=TEST_DEVICE, partitions=partitions, fallback="raise", **options)
     if tables:
@@ -148,8 +148,8 @@ def assert_matches_datafusion(
         gpu-exec's result, for further assertions.
     """
     __tracebackhide__ = True
-    from gpu_exec.compare import compare_tables, query_is_ordered
-    from gpu_exec.sql_scripts import (datafusion_context, last_query, run_on_datafusion,
+    from gpu_exec.testing.compare import compare_tables, query_is_ordered
+    from gpu_exec.api.sql_scripts import (datafusion_context, last_query, run_on_datafusion,
                                       run_on_gpu_exec)
 
     if ordered is None:

@@ -108,7 +108,7 @@ def test_partitions_give_the_same_answer_as_datafusion(
 
 def test_partitions_1_and_4_agree(sample_tables: dict[str, str],
                                   connect_for_tests: Callable[..., Any]) -> None:
-    from gpu_exec.compare import compare_tables
+    from gpu_exec.testing.compare import compare_tables
 
     sql = ("select a.grp, count(*) as pairs, sum(b.qty) as qty from items a join items b "
            "on a.id = b.id + 1 group by a.grp")

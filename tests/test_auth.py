@@ -1,4 +1,4 @@
-"""``scheduler.auth``: the credentials both scheduler endpoints accept, and the messages of refusals."""
+"""``scheduler.service.auth``: the credentials both scheduler endpoints accept, and the messages of refusals."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from scheduler.auth import AuthConfig, AuthConfigError, AuthError, basic_header, bearer_header
+from scheduler.service.auth import AuthConfig, AuthConfigError, AuthError, basic_header, bearer_header
 
 TOKEN = "tok-3f9ac2d1e7b04a5f8c6d"
 CI_TOKEN = "ci-77aa5b0c9d1e2f3a4b5c"

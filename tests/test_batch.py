@@ -19,9 +19,9 @@ import pyarrow.parquet as pq
 import pytest
 from rich.console import Console
 
-from gpu_exec.batch import JobDisplay, Terminated, load_job, run_statements, terminate_as_interrupt
-from gpu_exec.compare import compare_tables
-from gpu_exec.sql_scripts import (ScriptStatement, datafusion_context, split_statements,
+from gpu_exec.cli.batch import JobDisplay, Terminated, load_job, run_statements, terminate_as_interrupt
+from gpu_exec.testing.compare import compare_tables
+from gpu_exec.api.sql_scripts import (ScriptStatement, datafusion_context, split_statements,
                                   split_statements_with_lines)
 
 
@@ -29,7 +29,7 @@ def run_job(job: Path | str, *args: str, stdin: str | None = None,
             timeout: float = 600) -> subprocess.CompletedProcess[str]:
     """``gpu-exec run JOB ARGS`` in a subprocess, with a wide terminal width for rich."""
     env = {**os.environ, "COLUMNS": "200"}
-    return subprocess.run([sys.executable, "-m", "gpu_exec.cli", "run", str(job), *args],
+    return subprocess.run([sys.executable, "-m", "gpu_exec.cli.main", "run", str(job), *args],
                           capture_output=True, text=True, env=env, timeout=timeout, input=stdin)
 
 
@@ -296,7 +296,7 @@ def test_sigterm_raises_terminated_inside_the_block() -> None:
 
 
 def test_load_job_reports_a_directory_and_binary_file(tmp_path: Path) -> None:
-    from gpu_exec.batch import JobFileError
+    from gpu_exec.cli.batch import JobFileError
 
     with pytest.raises(JobFileError, match="is a directory"):
         load_job(str(tmp_path))

@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from gpu_exec.tpch import parse_placement, parse_query_numbers, placement_summary
+from gpu_exec.testing.tpch import parse_placement, parse_query_numbers, placement_summary
 
 
 def run_cli(*args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
-    """``python -m gpu_exec.cli ARGS`` with a wide terminal, so rich does not wrap the tables."""
+    """``python -m gpu_exec.cli.main ARGS`` with a wide terminal, so rich does not wrap the tables."""
     env = {**os.environ, "COLUMNS": "200"}
-    return subprocess.run([sys.executable, "-m", "gpu_exec.cli", *args], capture_output=True,
+    return subprocess.run([sys.executable, "-m", "gpu_exec.cli.main", *args], capture_output=True,
                           text=True, env=env, timeout=timeout)
 
 

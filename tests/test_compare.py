@@ -9,13 +9,13 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from gpu_exec.compare import (
+from gpu_exec.testing.compare import (
     compare_tables,
     compare_with_answer,
     parse_answer_file,
     query_is_ordered,
 )
-from gpu_exec.sql_scripts import is_query, last_query, split_statements, table_format
+from gpu_exec.api.sql_scripts import is_query, last_query, split_statements, table_format
 
 
 def test_equal_tables_have_no_differences() -> None:

@@ -11,7 +11,7 @@ from typing import Any, Callable
 import pytest
 from datafusion import col, lit
 
-from gpu_exec.tpch import query_sql
+from gpu_exec.testing.tpch import query_sql
 from planner.errors import QueryCancelled
 
 # Eight different TPC-H queries (not q15: its CREATE VIEW / DROP VIEW would race with itself).

@@ -1,4 +1,4 @@
-"""The scheduler's control API (``scheduler.control``): health, jobs, auth, TLS, and the
+"""The scheduler's control API (``scheduler.service.control``): health, jobs, auth, TLS, and the
 ``gpu-exec jobs`` / ``gpu-exec cancel`` commands against a running server.
 
 Every server listens on a port the OS picks (``127.0.0.1:0``), so tests never collide.
@@ -15,12 +15,12 @@ import pytest
 import trustme
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from gpu_exec.cli import main
-from scheduler.auth import AuthConfig, AuthError, basic_header, bearer_header
-from scheduler.control import JOBS_SERVICE, ControlServer, ControlServiceError, start_control_server
-from scheduler.control_client import ControlClient, ControlUnavailable, JobNotFound
-from scheduler.proto import jobs_pb2, jobs_pb2_grpc
-from scheduler.registry import QueryRegistry, QueryState
+from gpu_exec.cli.main import main
+from scheduler.service.auth import AuthConfig, AuthError, basic_header, bearer_header
+from scheduler.service.control import JOBS_SERVICE, ControlServer, ControlServiceError, start_control_server
+from scheduler.protocol.control_client import ControlClient, ControlUnavailable, JobNotFound
+from scheduler.protocol.proto import jobs_pb2, jobs_pb2_grpc
+from scheduler.service.registry import QueryRegistry, QueryState
 
 TOKEN = "tok-3f9ac2d1e7b04a5f8c6d"
 LONG_SQL = "select l_orderkey, sum(l_extendedprice * (1 - l_discount)) as revenue from lineitem group by l_orderkey"
@@ -297,7 +297,7 @@ def test_password_without_user_is_a_usage_error(capsys: pytest.CaptureFixture[st
 
 
 def test_only_its_user_or_admin_cancels_a_query(queries: Queries) -> None:
-    from scheduler.control_client import ControlError
+    from scheduler.protocol.control_client import ControlError
 
     auth = AuthConfig.from_options(users=["alice:pw", "bob:pw", "admin:root-pw"])
     with start_control_server(queries.registry, "127.0.0.1:0", auth=auth) as server:

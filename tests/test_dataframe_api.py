@@ -17,7 +17,7 @@ import pytest
 import gpu_exec
 from gpu_exec import col, lit
 from gpu_exec import functions as f
-from gpu_exec.compare import compare_tables
+from gpu_exec.testing.compare import compare_tables
 from planner.errors import CatalogError, SQLError
 
 
@@ -43,12 +43,12 @@ def test_package_reexports_datafusion_expressions() -> None:
     import datafusion.functions
 
     assert gpu_exec.col is datafusion.col and gpu_exec.lit is datafusion.lit
-    assert gpu_exec.functions.sum is datafusion.functions.sum
-    assert {"sum", "avg", "count", "when", "date_part", "substring", "cast", "like"} <= set(gpu_exec.functions.__all__)
+    assert gpu_exec.api.functions.sum is datafusion.functions.sum
+    assert {"sum", "avg", "count", "when", "date_part", "substring", "cast", "like"} <= set(gpu_exec.api.functions.__all__)
 
 
 def test_table_and_sql_give_the_same_kind_of_dataframe(s: Any) -> None:
-    from gpu_exec.dataframe import DataFrame
+    from gpu_exec.api.dataframe import DataFrame
 
     assert isinstance(s.table("items"), DataFrame) and isinstance(s.sql("select 1"), DataFrame)
     assert_like_sql(s, s.table("items"), "select * from items")

@@ -15,15 +15,15 @@ import pytest
 
 from gpu_exec import col, lit
 from gpu_exec import functions as f
-from gpu_exec.compare import compare_tables
-from gpu_exec.sql_scripts import run_on_gpu_exec
-from gpu_exec.tpch import query_sql
+from gpu_exec.testing.compare import compare_tables
+from gpu_exec.api.sql_scripts import run_on_gpu_exec
+from gpu_exec.testing.tpch import query_sql
 
 if TYPE_CHECKING:
     from datafusion import Expr
 
-    from gpu_exec.dataframe import DataFrame
-    from gpu_exec.session import Session
+    from gpu_exec.api.dataframe import DataFrame
+    from gpu_exec.api.session import Session
 
 
 def d(text: str) -> Expr:

@@ -27,9 +27,9 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from gpu_exec.cli import build_parser
-from gpu_exec.compare import compare_tables
-from gpu_exec.sql_scripts import datafusion_context, split_statements_with_lines
+from gpu_exec.cli.main import build_parser
+from gpu_exec.testing.compare import compare_tables
+from gpu_exec.api.sql_scripts import datafusion_context, split_statements_with_lines
 
 REPO = Path(__file__).resolve().parents[1]
 DEPLOY = REPO / "scheduler" / "deploy"
@@ -164,10 +164,10 @@ def test_the_token_comes_from_the_secret_on_both_sides() -> None:
 
     scheduler_env = env_refs(_container("Deployment", SERVICE))
     job_env = env_refs(_container("Job", "gpu-exec-job"))
-    # the names scheduler/auth.py and `gpu-exec run` read
+    # the names scheduler/service/auth.py and `gpu-exec run` read
     assert scheduler_env["GPU_EXEC_AUTH_TOKENS"] == job_env["GPU_EXEC_TOKEN"] == ("gpu-exec-auth", "token")
     assert "token" in keys
-    from scheduler.auth import MIN_TOKEN_LENGTH
+    from scheduler.service.auth import MIN_TOKEN_LENGTH
 
     assert len(secret["stringData"]["token"]) >= MIN_TOKEN_LENGTH
 
@@ -240,9 +240,9 @@ def test_the_docker_build_context_is_enough_to_build_the_package(tmp_path: Path)
     assert done.returncode == 0, done.stderr
     (wheel,) = (tmp_path / "wheel").glob("*.whl")
     names = zipfile.ZipFile(wheel).namelist()
-    assert "gpu_exec/batch.py" in names and "gpu_exec/tpch_queries/q01.sql" in names
+    assert "gpu_exec/cli/batch.py" in names and "gpu_exec/testing/tpch_queries/q01.sql" in names
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
-    assert "gpu-exec = gpu_exec.cli:main" in zipfile.ZipFile(wheel).read(entry_points).decode()
+    assert "gpu-exec = gpu_exec.cli.main:main" in zipfile.ZipFile(wheel).read(entry_points).decode()
 
 
 # ---- Slurm -----------------------------------------------------------------------------------
@@ -283,7 +283,7 @@ def slurm_here(tmp_path: Path) -> Iterator[dict[str, str]]:
         shutil.copy(DEPLOY / "slurm" / "local" / tool, bin_dir / tool)
         (bin_dir / tool).chmod(0o755)
     # gpu-exec as this interpreter runs it, whether or not the console script is installed
-    (bin_dir / "gpu-exec").write_text(f'#!/usr/bin/env bash\nexec "{sys.executable}" -m gpu_exec.cli "$@"\n')
+    (bin_dir / "gpu-exec").write_text(f'#!/usr/bin/env bash\nexec "{sys.executable}" -m gpu_exec.cli.main "$@"\n')
     (bin_dir / "gpu-exec").chmod(0o755)
     dask_port, flight_port, control_port = _free_ports(3)
     env = {

@@ -12,7 +12,7 @@ from typing import Any, Callable, Iterator
 
 import pytest
 
-from gpu_exec.tpch import QUERY_NUMBERS, query_sql
+from gpu_exec.testing.tpch import QUERY_NUMBERS, query_sql
 
 LAYOUTS = {
     "3-workers": {"workers": 3, "worker_threads": 1, "partitions": 8},
@@ -84,7 +84,7 @@ def test_tasks_return_only_metadata(cluster_session: Any) -> None:
     """What Dask carried back to the client: the tasks' reports, a few hundred bytes each."""
     import pickle
 
-    from gpu_exec.shuffle_service import STATS_HANDLER  # noqa: F401  (the service is installed)
+    from gpu_exec.executor.shuffle_service import STATS_HANDLER  # noqa: F401  (the service is installed)
     from scheduler import runner as runner_module
 
     sizes: list[int] = []

@@ -12,7 +12,7 @@ from typing import Any, Callable, Iterator
 
 import pytest
 
-from gpu_exec.tpch import query_sql
+from gpu_exec.testing.tpch import query_sql
 
 
 def _free_port() -> int:
@@ -22,7 +22,7 @@ def _free_port() -> int:
 
 
 def _start(*args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, "-m", "gpu_exec.cli", *args], stdout=subprocess.DEVNULL,
+    return subprocess.Popen([sys.executable, "-m", "gpu_exec.cli.main", *args], stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, text=True)
 
 

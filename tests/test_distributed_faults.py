@@ -19,7 +19,7 @@ from typing import Any, Callable, Iterator
 import cloudpickle
 import pytest
 
-from gpu_exec.tpch import query_sql
+from gpu_exec.testing.tpch import query_sql
 from planner.errors import ExecutionError
 from scheduler.errors import QueryCancelled
 from scheduler.runner import JobListener
@@ -42,7 +42,7 @@ def fault_session(tpch_data: dict[str, str], connect_for_tests: Callable[..., An
 def _inject(dask_worker: Any, failures: int, error: str, delay: float) -> None:
     """Make the next ``failures`` scan reads on this worker raise ``error`` ("os" / "query"), and
     every read wait ``delay`` seconds."""
-    import gpu_exec.task as task
+    import gpu_exec.executor.task as task
 
     original = getattr(task, "_original_read_split", task._read_split)
     task._original_read_split = original  # type: ignore[attr-defined]
@@ -61,7 +61,7 @@ def _inject(dask_worker: Any, failures: int, error: str, delay: float) -> None:
 
 
 def _restore(dask_worker: Any) -> None:
-    import gpu_exec.task as task
+    import gpu_exec.executor.task as task
 
     task._read_split = getattr(task, "_original_read_split", task._read_split)
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pyarrow as pa
 import pytest
 
-from gpu_exec.shuffle_fetch import FetchFailed
-from gpu_exec.task import MapOutput, TaskReport
+from gpu_exec.executor.shuffle_fetch import FetchFailed
+from gpu_exec.executor.task import MapOutput, TaskReport
 from planner.errors import ExecutionError
 from planner.expr import ColumnRef
 from planner.ir import Exchange, ExchangeKind, Join, JoinType, TableScan, TableSource

@@ -30,7 +30,7 @@ def test_bad_options_are_refused_before_starting_anything(options: dict[str, obj
 
 
 def test_distributed_options_read_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    from gpu_exec.config import Config
+    from gpu_exec.engine.config import Config
 
     monkeypatch.setenv("GPU_EXEC__FETCH_TIMEOUT", "2.5")
     monkeypatch.setenv("GPU_EXEC__SHUFFLE_MEMORY_LIMIT", "1000")

@@ -12,7 +12,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
 
-from gpu_exec.compare import compare_tables
+from gpu_exec.testing.compare import compare_tables
 from planner.errors import ExecutionError
 from scheduler.runner import JobListener
 

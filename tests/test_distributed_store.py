@@ -1,4 +1,4 @@
-"""The worker-side shuffle store (gpu_exec.shuffle_store), without a cluster: memory, spilling to
+"""The worker-side shuffle store (gpu_exec.executor.shuffle_store), without a cluster: memory, spilling to
 Arrow IPC files, the wire encoding, dropping a job."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from gpu_exec.shuffle_store import ShuffleStore, decode_ipc, encode_ipc
+from gpu_exec.executor.shuffle_store import ShuffleStore, decode_ipc, encode_ipc
 
 
 def _table(n: int, start: int = 0) -> pa.Table:

@@ -1,4 +1,4 @@
-"""The query endpoint (``scheduler.flight_sql``) driven by real clients: the ADBC Flight SQL
+"""The query endpoint (``scheduler.service.flight_sql``) driven by real clients: the ADBC Flight SQL
 driver, unmodified, and pyarrow.flight for what ADBC does not expose (endpoints, streams).
 
 The server runs in this process over an in-process session (fast); tests/test_service_cluster.py
@@ -19,12 +19,13 @@ import pytest
 from adbc_driver_flightsql import DatabaseOptions
 from google.protobuf import any_pb2
 
-from gpu_exec.compare import compare_tables, query_is_ordered
-from gpu_exec.sql_scripts import datafusion_context, last_query, run_on_datafusion, run_on_gpu_exec
-from gpu_exec.tpch import QUERY_NUMBERS, query_sql
-from scheduler.flight_sql import FlightSqlServer, ServiceLimits, pack
-from scheduler.proto import flight_sql_pb2 as pb
-from scheduler.registry import QueryState
+from gpu_exec.testing.compare import compare_tables, query_is_ordered
+from gpu_exec.api.sql_scripts import datafusion_context, last_query, run_on_datafusion, run_on_gpu_exec
+from gpu_exec.testing.tpch import QUERY_NUMBERS, query_sql
+from scheduler.protocol.flight_sql_messages import pack
+from scheduler.service.flight_sql import FlightSqlServer, ServiceLimits
+from scheduler.protocol.proto import flight_sql_pb2 as pb
+from scheduler.service.registry import QueryState
 
 # A query that runs a few seconds at SF 0.1 (an 18 M-row self-join of lineitem on part): long
 # enough to be cancelled or to outlive a short timeout while it runs.
@@ -301,7 +302,7 @@ def _metadata(client: fl.FlightClient, command: Any) -> pa.Table:
 
 
 def test_type_info_and_key_commands(uri: str) -> None:
-    from scheduler.flight_sql_catalog import KEYS_SCHEMA, PRIMARY_KEYS_SCHEMA, XDBC_TYPE_INFO_SCHEMA
+    from scheduler.service.flight_sql_catalog import KEYS_SCHEMA, PRIMARY_KEYS_SCHEMA, XDBC_TYPE_INFO_SCHEMA
 
     client = fl.FlightClient(uri)
     types = _metadata(client, pb.CommandGetXdbcTypeInfo())
@@ -327,7 +328,7 @@ def test_unsupported_commands_are_named(uri: str) -> None:
 
 
 def test_adbc_with_credentials(tpch_data: dict[str, str], connect_for_tests: Callable[..., Any]) -> None:
-    from scheduler.auth import AuthConfig
+    from scheduler.service.auth import AuthConfig
 
     token = "token-for-the-flight-test-0123"
     session = connect_for_tests(tables={"region": tpch_data["region"]})
@@ -400,7 +401,7 @@ def test_remote_session_api(uri: str, tpch_data: dict[str, str], tmp_path: Any) 
     import pyarrow.csv as pacsv
 
     import gpu_exec
-    from gpu_exec.remote import RemoteSession
+    from gpu_exec.api.remote import RemoteSession
 
     with gpu_exec.connect(uri) as remote:
         assert isinstance(remote, RemoteSession)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from gpu_exec import gpu_memory
-from gpu_exec.gpu_memory import GpuMemoryConfig, parse_size, setup_gpu_memory
+from gpu_exec.cudf import memory as gpu_memory
+from gpu_exec.cudf.memory import GpuMemoryConfig, parse_size, setup_gpu_memory
 from planner.errors import GpuExecError
 
 

@@ -1,7 +1,7 @@
 """The cuDF kernels are type-checked against pylibcudf's own stubs, and the check bites.
 
 No CI machine has a GPU, so this is what proves, on every run, that each pylibcudf call in
-gpu_exec/cudf_kernels.py names a real function with arguments of the right types (DESIGN.md:
+gpu_exec/cudf/kernels.py names a real function with arguments of the right types (DESIGN.md:
 "mypy --strict checks every call's name, arguments and result types against the real cuDF API").
 The stubs come from pylibcudf-cu12 / rmm-cu12 installed with --no-deps (the Makefile does it).
 """
@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-KERNELS = REPO / "gpu_exec" / "cudf_kernels.py"
+KERNELS = REPO / "gpu_exec" / "cudf" / "kernels.py"
 
 pytestmark = [
     pytest.mark.skipif(
@@ -50,7 +50,7 @@ def test_mypy_strict_passes_on_the_repo_config(cache: Path) -> None:
     # Exactly what a developer runs: `mypy` in the repo root ([tool.mypy] in pyproject.toml).
     result = _mypy(cwd=REPO, cache=cache)
     assert result.returncode == 0, f"mypy failed:\n{result.stdout}\n{result.stderr}"
-    assert "cudf_kernels" in (REPO / "pyproject.toml").read_text(), (
+    assert "gpu_exec/cudf/" in (REPO / "pyproject.toml").read_text(), (
         "the mypy config must name the cuDF kernels"
     )
 

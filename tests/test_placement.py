@@ -12,9 +12,9 @@ import pytest
 
 import gpu_exec
 from fallback_cpu.arrow_kernels import ArrowKernels
-from gpu_exec.device import DeviceChoice
-from gpu_exec.tpch import QUERY_NUMBERS, query_sql
-from gpu_exec.sql_scripts import split_statements
+from gpu_exec.engine.device import DeviceChoice
+from gpu_exec.testing.tpch import QUERY_NUMBERS, query_sql
+from gpu_exec.api.sql_scripts import split_statements
 from planner.errors import UnsupportedSQLError
 from planner.placement import GpuFallbackWarning, apply_fallback_policy
 
@@ -81,7 +81,7 @@ class _StandInGpuKernels(ArrowKernels):
 
 @pytest.fixture
 def gpu_like_session(monkeypatch: pytest.MonkeyPatch, table_t: dict[str, str]) -> Any:
-    import gpu_exec.session as session_module
+    import gpu_exec.api.session as session_module
 
     monkeypatch.setattr(session_module, "choose_device", lambda requested: DeviceChoice("gpu"))
     real_make = session_module.make_kernels

@@ -21,11 +21,11 @@ import pytest
 from adbc_driver_flightsql import DatabaseOptions
 
 import gpu_exec
-from gpu_exec.cli import main as cli_main
-from gpu_exec.compare import compare_tables, query_is_ordered
-from gpu_exec.sql_scripts import datafusion_context, last_query, run_on_datafusion, run_on_gpu_exec
-from gpu_exec.tpch import QUERY_NUMBERS, query_sql
-from scheduler.control_client import ControlClient
+from gpu_exec.cli.main import main as cli_main
+from gpu_exec.testing.compare import compare_tables, query_is_ordered
+from gpu_exec.api.sql_scripts import datafusion_context, last_query, run_on_datafusion, run_on_gpu_exec
+from gpu_exec.testing.tpch import QUERY_NUMBERS, query_sql
+from scheduler.protocol.control_client import ControlClient
 
 TOKEN = "cluster-test-token-5b1e0c9d"
 STARTUP_SECONDS = 120
@@ -45,7 +45,7 @@ class Cluster:
         auth_file = tmp / "auth.toml"
         auth_file.write_text(f'[tokens]\nci = "{TOKEN}"\n[users]\nalice = "wonderland"\n')
         self.logs = tmp
-        exe = [sys.executable, "-m", "gpu_exec.cli"]
+        exe = [sys.executable, "-m", "gpu_exec.cli.main"]
         env = {**os.environ, "GPU_EXEC__PARTITIONS": "2"}
         self.processes = [self._start(exe + [
             "scheduler", "--host", "127.0.0.1", "--port", str(self.dask_port), "--flight-port",
@@ -250,7 +250,7 @@ def test_scheduler_serves_both_endpoints_over_tls(tmp_path: Path) -> None:
     flight_port, control_port = _free_port(), _free_port()
     log = open(tmp_path / "scheduler.log", "wb")  # noqa: SIM115 — closed below
     process = subprocess.Popen(
-        [sys.executable, "-m", "gpu_exec.cli", "scheduler", "--host", "127.0.0.1", "--port", str(_free_port()),
+        [sys.executable, "-m", "gpu_exec.cli.main", "scheduler", "--host", "127.0.0.1", "--port", str(_free_port()),
          "--flight-port", str(flight_port), "--control-port", str(control_port), "--tls-cert", str(cert),
          "--tls-key", str(key)], stdout=log, stderr=subprocess.STDOUT)
     try:
@@ -280,7 +280,7 @@ def test_a_taken_query_port_is_a_clear_error(tmp_path: Path) -> None:
         taken.listen()
         port = taken.getsockname()[1]
         result = subprocess.run(
-            [sys.executable, "-m", "gpu_exec.cli", "scheduler", "--host", "127.0.0.1", "--port", str(_free_port()),
+            [sys.executable, "-m", "gpu_exec.cli.main", "scheduler", "--host", "127.0.0.1", "--port", str(_free_port()),
              "--flight-port", str(port), "--control-port", "0"], capture_output=True, text=True, timeout=120)
     assert result.returncode == 1
     assert f"cannot serve the query endpoint at grpc://127.0.0.1:{port}" in result.stderr

@@ -1,7 +1,7 @@
-"""The shuffle store's device tier (gpu_exec.shuffle_store) on the CPU, with a stand-in "gpu"
+"""The shuffle store's device tier (gpu_exec.executor.shuffle_store) on the CPU, with a stand-in "gpu"
 backend: pieces move device → host → disk in age order past tiny budgets, come back equal on the
 backend that asks, bytes are accounted per tier, and dropping a job frees every tier. Plus the
-parts of the packed wire format (gpu_exec.cudf_wire) that run without a GPU: the Dask "cuda"
+parts of the packed wire format (gpu_exec.cudf.wire) that run without a GPU: the Dask "cuda"
 serializer's frames and the rule choosing the pack path."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import pyarrow as pa
 import pytest
 
 from fallback_cpu.arrow_kernels import ArrowKernels
-from gpu_exec.shuffle_store import DevicePiece, ShuffleStore, decode_ipc
+from gpu_exec.executor.shuffle_store import DevicePiece, ShuffleStore, decode_ipc
 
 SCHEMA = pa.schema([("x", pa.int64()), ("s", pa.string())])
 
@@ -136,7 +136,7 @@ def test_drop_job_frees_every_tier(tmp_path: Path) -> None:
 
 
 def test_the_service_serves_a_non_cudf_device_piece_as_arrow_ipc(tmp_path: Path) -> None:
-    from gpu_exec.shuffle_service import ShuffleService
+    from gpu_exec.executor.shuffle_service import ShuffleService
 
     store = ShuffleStore(tmp_path, memory_limit=1 << 30, device_memory_limit=1 << 30)
     store.put(_key(0), _table(10), StandInGpuKernels(), SCHEMA)
@@ -151,7 +151,7 @@ def test_the_service_serves_a_non_cudf_device_piece_as_arrow_ipc(tmp_path: Path)
 def test_packed_tables_use_dask_cuda_serialization() -> None:
     from distributed.protocol import deserialize, serialize
 
-    from gpu_exec.cudf_wire import PackedTable
+    from gpu_exec.cudf.wire import PackedTable
 
     schema = pa.schema([("d", pa.decimal128(12, 2)), ("t", pa.timestamp("us", "UTC"))])
     # Host buffers stand in for the device buffer: the frames and the round trip are the same.
@@ -175,13 +175,13 @@ def test_packed_tables_use_dask_cuda_serialization() -> None:
     ("cpu", False, "ucx://10.0.0.1:1", "ucx://10.0.0.2:1", False),
 ])
 def test_the_pack_path_rule(name: str, cudf: bool, local: str | None, peer: str, packed: bool) -> None:
-    from gpu_exec.cudf_wire import use_pack_path
+    from gpu_exec.cudf.wire import use_pack_path
 
     assert use_pack_path(name, cudf, local, peer) is packed
 
 
 def test_a_stand_in_gpu_reducer_never_asks_for_packed_pieces() -> None:
-    from gpu_exec.shuffle_fetch import _wants_packed
+    from gpu_exec.executor.shuffle_fetch import _wants_packed
 
     assert not _wants_packed(StandInGpuKernels(), "ucx://a:1", "ucx://b:1")
     assert not _wants_packed(ArrowKernels(), "ucx://a:1", "ucx://b:1")

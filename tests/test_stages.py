@@ -14,7 +14,7 @@ from typing import Callable
 import pyarrow as pa
 import pytest
 
-from gpu_exec.tpch import query_sql
+from gpu_exec.testing.tpch import query_sql
 from planner.expr import ColumnRef
 from planner.ir import Exchange, ExchangeKind, Join, JoinType, TableScan, TableSource, Union, Values
 from planner.stages import (

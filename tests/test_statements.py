@@ -12,7 +12,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
 
-from gpu_exec.compare import compare_tables
+from gpu_exec.testing.compare import compare_tables
 from planner.errors import CatalogError, ExecutionError, SQLError, UnsupportedSQLError
 from planner.ir import FileWrite, walk_plan
 from planner.sql_text import rewrite_copy_options
@@ -338,8 +338,8 @@ def test_rewrite_copy_options(sql: str, rewritten: str) -> None:
 
 def test_a_failed_file_write_leaves_no_half_file(tmp_path: Path) -> None:
     from fallback_cpu.arrow_kernels import ArrowKernels
-    from gpu_exec.context import ExecutionContext
-    from gpu_exec.operators.write import write_files
+    from gpu_exec.engine.context import ExecutionContext
+    from gpu_exec.engine.operators.write import write_files
     from planner.ir import EmptyRelation, FileFormat
     from planner.statements import COUNT_SCHEMA
 

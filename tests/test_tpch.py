@@ -8,7 +8,7 @@ from typing import Callable, Iterator
 
 import pytest
 
-from gpu_exec.tpch import QUERY_NUMBERS, query_sql
+from gpu_exec.testing.tpch import QUERY_NUMBERS, query_sql
 
 
 def _query_id(number: int) -> str:
@@ -60,8 +60,8 @@ def sf1_session(
 def test_tpch_sf1_matches_official_answers(
     number: int, sf1_session: object, tpch_answers: Path
 ) -> None:
-    from gpu_exec.compare import compare_with_answer
-    from gpu_exec.sql_scripts import run_on_gpu_exec
+    from gpu_exec.testing.compare import compare_with_answer
+    from gpu_exec.api.sql_scripts import run_on_gpu_exec
 
     answer = tpch_answers / f"q{number:02d}.out"
     result = run_on_gpu_exec(sf1_session, query_sql(number)).table

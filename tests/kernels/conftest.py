@@ -27,12 +27,12 @@ __all__ = ["BackendIO", "DataFusionOracle", "plain_type", "same_values"]
 
 def _gpu_kernels() -> Any:
     """The cuDF kernels, or a pytest.skip when this machine can't run them."""
-    from gpu_exec.device import visible_gpu_count
+    from gpu_exec.engine.device import visible_gpu_count
 
     if visible_gpu_count() == 0:
         pytest.skip("no GPU on this machine")
     try:
-        from gpu_exec.cudf_kernels import CudfKernels  # type: ignore[import-not-found]
+        from gpu_exec.cudf.kernels import CudfKernels  # type: ignore[import-not-found]
     except ImportError as exc:
         pytest.skip(f"the cuDF kernels can't be imported: {exc}")
     return CudfKernels()

@@ -11,11 +11,11 @@ from typing import Any
 import pytest
 
 from fallback_cpu.arrow_kernels import ArrowKernels
-from gpu_exec.kernels import KERNEL_METHODS, Kernels
+from gpu_exec.engine.kernels import KERNEL_METHODS, Kernels
 
 # The GPU backend imports on any machine (pylibcudf and cupy load at its first kernel call), so
 # its shape is checked here too, without a GPU.
-from gpu_exec.cudf_kernels import CudfKernels
+from gpu_exec.cudf.kernels import CudfKernels
 
 BACKENDS = [ArrowKernels, CudfKernels]
 
@@ -63,7 +63,7 @@ def test_cudf_kernels_import_loads_neither_pylibcudf_nor_cupy() -> None:
     # A fresh interpreter: importing the module (and making the kernels object) must not touch
     # the GPU libraries, which fail to load on a machine without a GPU.
     code = (
-        "import sys; from gpu_exec.cudf_kernels import CudfKernels; CudfKernels(); "
+        "import sys; from gpu_exec.cudf.kernels import CudfKernels; CudfKernels(); "
         "loaded = [m for m in ('pylibcudf', 'cupy', 'rmm') if m in sys.modules]; "
         "assert not loaded, loaded"
     )

@@ -1,0 +1,1 @@
+"""The public API: sessions (embedded and remote), DataFrames, statements and DDL, results."""

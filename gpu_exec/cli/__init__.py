@@ -1,0 +1,1 @@
+"""The ``gpu-exec`` command line: every subcommand and its arguments."""

@@ -1,0 +1,270 @@
+"""The ``gpu-exec`` command line: ``gpu-exec sql`` runs one query, ``gpu-exec run`` a file of
+statements (``gpu_exec.cli.batch``), ``gpu-exec tpch`` runs TPC-H,
+``gpu-exec scheduler`` and ``gpu-exec executor`` run the processes of a cluster.
+
+Heavy modules (the engine, DataFusion, pyarrow, rich) are imported only once a command runs, so
+``gpu-exec --help`` is instant. Errors print one line on stderr and exit with code 1; ``--debug``
+shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+import traceback
+from typing import TYPE_CHECKING, Any, Sequence
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+    from rich.table import Table
+
+__all__ = ["main", "build_parser"]
+
+
+def _table_arg(text: str) -> tuple[str, str]:
+    name, sep, path = text.partition("=")
+    if not sep or not name.strip() or not path.strip():
+        raise argparse.ArgumentTypeError(f"expected NAME=PATH, got {text!r}")
+    return name.strip(), path.strip()
+
+
+def _common_options() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--debug", action="store_true", help="show tracebacks of errors")
+    return common
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``gpu-exec`` and its subcommands."""
+    from gpu_exec.testing import tpch
+
+    parser = argparse.ArgumentParser(
+        prog="gpu-exec",
+        description="gpu-exec: a distributed SQL engine for GPU clusters, with a CPU fallback.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    sql = commands.add_parser("sql", parents=[_common_options()], help="run one SQL statement",
+                              description="Run one SQL statement over Parquet/CSV files and print "
+                              "the result.")
+    sql.add_argument("query", help="the SQL statement")
+    sql.add_argument("--table", "-t", dest="tables", action="append", type=_table_arg, default=[],
+                     metavar="NAME=PATH", help="register a .parquet/.csv file or directory as "
+                     "table NAME (repeatable)")
+    sql.add_argument("--device", choices=("auto", "cpu", "gpu"), default="auto")
+    sql.add_argument("--partitions", type=int, help="partitions per stage (default: the engine's)")
+    sql.add_argument("--max-rows", type=int, default=100, metavar="N",
+                     help="print at most N rows (default 100)")
+    sql.set_defaults(handler=run_sql)
+
+    run = commands.add_parser("run", parents=[_common_options()],
+                              help="run a file of SQL statements in order (a batch job)",
+                              description="Run the ';'-separated statements of a SQL file in order "
+                              "(CREATE EXTERNAL TABLE, queries, COPY ... TO, ...), printing each "
+                              "result's first rows; stop at the first statement that fails (exit 1).")
+    run.add_argument("job", metavar="JOB.sql", help="the SQL file ('-': standard input)")
+    run.add_argument("--cluster", metavar="ADDRESS",
+                     help="tcp://HOST:8786: a Dask scheduler with gpu-exec executors; grpc://HOST:50050 "
+                     "(grpc+tls://): a gpu-exec query service (default: run in this process)")
+    run.add_argument("--table", "-t", dest="tables", action="append", type=_table_arg, default=[],
+                     metavar="NAME=PATH", help="register a .parquet/.csv file or directory as "
+                     "table NAME before the job (repeatable)")
+    run.add_argument("--device", choices=("auto", "cpu", "gpu"),
+                     help="default auto; not with grpc://, where the service decides")
+    run.add_argument("--partitions", type=int, help="partitions per stage (default: the engine's)")
+    run.add_argument("--max-rows", type=int, default=10, metavar="N",
+                     help="print at most N rows of each result (default 10)")
+    run.add_argument("--token", help="grpc://: bearer token (default: $GPU_EXEC_TOKEN)")
+    run.add_argument("--tls-ca", metavar="FILE",
+                     help="grpc+tls://: trust the CA certificate(s) in this PEM file (default: the system's)")
+    run.set_defaults(handler=run_job)
+
+    bench = commands.add_parser("tpch", parents=[_common_options()],
+                                help="run the 22 TPC-H queries (generating the data if needed)",
+                                description="Generate TPC-H Parquet data if needed, run the 22 "
+                                "queries and show times and where each query's operators ran.")
+    tpch.add_arguments(bench)
+    bench.set_defaults(handler=tpch.run)
+
+    scheduler = commands.add_parser("scheduler", parents=[_common_options()],
+                                    help="run the scheduler of a gpu-exec cluster",
+                                    description="Run a Dask scheduler for gpu-exec executors, the "
+                                    "query service (Arrow Flight SQL, grpc://HOST:50050) and the control "
+                                    "API (gRPC jobs and health, HOST:50051).")
+    from scheduler.service import commands as cluster_commands  # imports only the standard library until run
+
+    cluster_commands.add_scheduler_arguments(scheduler)
+    scheduler.set_defaults(handler=cluster_commands.scheduler_command)
+
+    executor = commands.add_parser("executor", parents=[_common_options()],
+                                   help="run the executors of one node of a gpu-exec cluster",
+                                   description="Run gpu-exec executors (Dask workers with the "
+                                   "shuffle service): one per GPU, or one using the CPU cores.")
+    executor.add_argument("--scheduler", required=True, metavar="ADDRESS",
+                          help="the scheduler's address, e.g. tcp://host:8786")
+    executor.add_argument("--protocol", choices=("tcp", "ucx"), default="tcp",
+                          help="transport between executors (ucx: GPU clusters, needs distributed-ucxx)")
+    executor.add_argument("--device", choices=("auto", "cpu", "gpu"), default="auto",
+                          help="auto: one executor per GPU when there are GPUs, else one on the CPU")
+    executor.add_argument("--nthreads", type=int, help="threads per executor (default: all cores; 1 per GPU)")
+    executor.add_argument("--memory-limit", default="auto", help="memory limit per executor (Dask's syntax)")
+    executor.add_argument("--shuffle-memory-limit", type=int, metavar="BYTES",
+                          help="shuffle data kept in memory before spilling to disk (default 2 GiB)")
+    executor.add_argument("--shuffle-device-memory-limit", type=int, metavar="BYTES",
+                          help="shuffle data kept on the GPU before spilling to memory (default 1 GiB)")
+    executor.set_defaults(handler=run_executor)
+
+    # The control API's clients (gpu_exec/cli/jobs.py imports only argparse until run).
+    from gpu_exec.cli import jobs as control_commands
+
+    jobs = commands.add_parser("jobs", parents=[_common_options()],
+                               help="list the queries a gpu-exec scheduler runs and ran",
+                               description="List the queries of a gpu-exec scheduler, through its "
+                               "control API: id, state, user, duration, rows, task progress, SQL.")
+    control_commands.add_jobs_arguments(jobs)
+    jobs.set_defaults(handler=control_commands.run_jobs)
+
+    cancel = commands.add_parser("cancel", parents=[_common_options()],
+                                 help="cancel a query running on a gpu-exec scheduler",
+                                 description="Ask a running query of a gpu-exec scheduler to stop "
+                                 "(QUERY_ID as `gpu-exec jobs` shows it).")
+    control_commands.add_cancel_arguments(cancel)
+    cancel.set_defaults(handler=control_commands.run_cancel)
+    return parser
+
+
+# ---- gpu-exec sql ------------------------------------------------------------------------------
+
+
+def _format_value(value: Any) -> str:
+    if value is None:
+        return "NULL"
+    if isinstance(value, float):
+        return repr(value)
+    if hasattr(value, "isoformat"):
+        return str(value.isoformat())
+    return str(value)
+
+
+def result_table(result: pa.Table, max_rows: int) -> Table:
+    """A rich table of the first ``max_rows`` rows, with each column's type under its name."""
+    import pyarrow as pa
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table()
+    for f in result.schema:
+        numeric = pa.types.is_integer(f.type) or pa.types.is_floating(f.type) \
+            or pa.types.is_decimal(f.type)
+        header = Text(f.name)
+        header.append(f"\n{f.type}", style="dim")
+        table.add_column(header, justify="right" if numeric else "left")
+    columns = [c.to_pylist() for c in result.slice(0, max(max_rows, 0)).columns]
+    for row in zip(*columns):
+        # Text, not str: a value such as "[red]" is data, not rich markup.
+        table.add_row(*(Text(_format_value(v)) for v in row))
+    return table
+
+
+def result_summary(result: pa.Table, max_rows: int, seconds: float) -> str:
+    """``"123 rows in 0.042 s"``, saying when only the first rows were printed."""
+    n = result.num_rows
+    line = f"{n} row{'s' * (n != 1)} in {seconds:.3f} s"
+    if n > max_rows:
+        line += f" (first {max(max_rows, 0)} shown; --max-rows N to see more)"
+    return line
+
+
+def run_sql(args: argparse.Namespace) -> int:
+    """``gpu-exec sql``: register the tables, run the statement, print the result."""
+    from rich.console import Console
+
+    import gpu_exec
+    from gpu_exec.api.sql_scripts import register_tables
+
+    options: dict[str, object] = {"device": args.device}
+    if args.partitions is not None:
+        options["partitions"] = args.partitions
+    session = gpu_exec.connect(**options)
+    try:
+        register_tables(session, dict(args.tables))
+        start = time.perf_counter()
+        result = session.sql(args.query).to_arrow()
+        seconds = time.perf_counter() - start
+    finally:
+        session.close()
+    console = Console()
+    console.print(result_table(result, args.max_rows))
+    console.print(result_summary(result, args.max_rows, seconds), highlight=False)
+    return 0
+
+
+# ---- gpu-exec run ------------------------------------------------------------------------------
+
+
+def run_job(args: argparse.Namespace) -> int:
+    """``gpu-exec run``: run a job file's statements in order on one session (``gpu_exec.cli.batch``)."""
+    from rich.console import Console
+
+    from gpu_exec.cli import batch
+
+    statements = batch.load_job(args.job)  # before connecting: a wrong path fails fast
+    source = "<stdin>" if args.job == "-" else args.job
+    with batch.terminate_as_interrupt():
+        session = batch.open_session(args.cluster, device=args.device, partitions=args.partitions,
+                                     tables=dict(args.tables), token=args.token, tls_ca=args.tls_ca)
+        try:
+            display = batch.JobDisplay(Console(), Console(stderr=True), args.max_rows)
+            return batch.run_statements(session, statements, source=source, display=display,
+                                        describe=_describe, debug=args.debug)
+        finally:
+            session.close()
+
+
+# ---- gpu-exec scheduler / executor --------------------------------------------------------------
+
+
+def run_executor(args: argparse.Namespace) -> int:
+    """``gpu-exec executor``: run this node's executors until interrupted."""
+    from scheduler.service.commands import run_executor as serve
+
+    options: dict[str, Any] = {}
+    if args.shuffle_memory_limit is not None:
+        options["shuffle_memory_limit"] = args.shuffle_memory_limit
+    if args.shuffle_device_memory_limit is not None:
+        options["shuffle_device_memory_limit"] = args.shuffle_device_memory_limit
+    return serve(args.scheduler, protocol=args.protocol, device=args.device, nthreads=args.nthreads,
+                 memory_limit=args.memory_limit, **options)
+
+
+# ---- entry point -------------------------------------------------------------------------------
+
+
+def _describe(exc: BaseException) -> str:
+    """One line: the error's class and message, whitespace collapsed."""
+    from planner.errors import GpuExecError, one_line
+
+    line = one_line(exc)
+    if not isinstance(exc, (GpuExecError, OSError, ValueError)):
+        line += " (internal error; --debug shows the traceback)"
+    return line
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``gpu-exec`` console script; returns the exit code."""
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.handler(args))
+    except KeyboardInterrupt:
+        print("gpu-exec: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # every error ends here: one line, or the traceback with --debug
+        if args.debug:
+            traceback.print_exc()
+        print(f"gpu-exec: error: {_describe(exc)}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""The engine core: the Kernels protocol, the execution context, the driver and the operators."""

@@ -1,2 +1,0 @@
-"""The scheduler's protobuf protocols and their generated modules: ``jobs.proto`` (the control
-API, ``scheduler.control``) and ``flight_sql.proto`` (the Flight SQL commands)."""
