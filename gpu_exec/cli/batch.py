@@ -200,7 +200,7 @@ class JobDisplay:
         TABLES or EXPLAIN return rows."""
         from rich.text import Text
 
-        from gpu_exec.cli.main import result_table
+        from gpu_exec.cli.display import result_table
 
         n = result.num_rows
         written = rows_written(job.statement.text, result)

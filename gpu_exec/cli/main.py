@@ -13,11 +13,9 @@ import argparse
 import sys
 import time
 import traceback
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import Sequence
 
-if TYPE_CHECKING:
-    import pyarrow as pa
-    from rich.table import Table
+from gpu_exec.cli.display import describe, result_summary, result_table
 
 __all__ = ["main", "build_parser"]
 
@@ -37,7 +35,7 @@ def _common_options() -> argparse.ArgumentParser:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``gpu-exec`` and its subcommands."""
-    from gpu_exec.testing import tpch
+    from gpu_exec.cli import cluster, jobs, tpch
 
     parser = argparse.ArgumentParser(
         prog="gpu-exec",
@@ -92,10 +90,8 @@ def build_parser() -> argparse.ArgumentParser:
                                     description="Run a Dask scheduler for gpu-exec executors, the "
                                     "query service (Arrow Flight SQL, grpc://HOST:50050) and the control "
                                     "API (gRPC jobs and health, HOST:50051).")
-    from scheduler.service import commands as cluster_commands  # imports only the standard library until run
-
-    cluster_commands.add_scheduler_arguments(scheduler)
-    scheduler.set_defaults(handler=cluster_commands.scheduler_command)
+    cluster.add_scheduler_arguments(scheduler)
+    scheduler.set_defaults(handler=cluster.scheduler_command)
 
     executor = commands.add_parser("executor", parents=[_common_options()],
                                    help="run the executors of one node of a gpu-exec cluster",
@@ -113,67 +109,25 @@ def build_parser() -> argparse.ArgumentParser:
                           help="shuffle data kept in memory before spilling to disk (default 2 GiB)")
     executor.add_argument("--shuffle-device-memory-limit", type=int, metavar="BYTES",
                           help="shuffle data kept on the GPU before spilling to memory (default 1 GiB)")
-    executor.set_defaults(handler=run_executor)
+    executor.set_defaults(handler=cluster.run_executor)
 
-    # The control API's clients (gpu_exec/cli/jobs.py imports only argparse until run).
-    from gpu_exec.cli import jobs as control_commands
-
-    jobs = commands.add_parser("jobs", parents=[_common_options()],
+    jobs_command = commands.add_parser("jobs", parents=[_common_options()],
                                help="list the queries a gpu-exec scheduler runs and ran",
                                description="List the queries of a gpu-exec scheduler, through its "
                                "control API: id, state, user, duration, rows, task progress, SQL.")
-    control_commands.add_jobs_arguments(jobs)
-    jobs.set_defaults(handler=control_commands.run_jobs)
+    jobs.add_jobs_arguments(jobs_command)
+    jobs_command.set_defaults(handler=jobs.run_jobs)
 
     cancel = commands.add_parser("cancel", parents=[_common_options()],
                                  help="cancel a query running on a gpu-exec scheduler",
                                  description="Ask a running query of a gpu-exec scheduler to stop "
                                  "(QUERY_ID as `gpu-exec jobs` shows it).")
-    control_commands.add_cancel_arguments(cancel)
-    cancel.set_defaults(handler=control_commands.run_cancel)
+    jobs.add_cancel_arguments(cancel)
+    cancel.set_defaults(handler=jobs.run_cancel)
     return parser
 
 
 # ---- gpu-exec sql ------------------------------------------------------------------------------
-
-
-def _format_value(value: Any) -> str:
-    if value is None:
-        return "NULL"
-    if isinstance(value, float):
-        return repr(value)
-    if hasattr(value, "isoformat"):
-        return str(value.isoformat())
-    return str(value)
-
-
-def result_table(result: pa.Table, max_rows: int) -> Table:
-    """A rich table of the first ``max_rows`` rows, with each column's type under its name."""
-    import pyarrow as pa
-    from rich.table import Table
-    from rich.text import Text
-
-    table = Table()
-    for f in result.schema:
-        numeric = pa.types.is_integer(f.type) or pa.types.is_floating(f.type) \
-            or pa.types.is_decimal(f.type)
-        header = Text(f.name)
-        header.append(f"\n{f.type}", style="dim")
-        table.add_column(header, justify="right" if numeric else "left")
-    columns = [c.to_pylist() for c in result.slice(0, max(max_rows, 0)).columns]
-    for row in zip(*columns):
-        # Text, not str: a value such as "[red]" is data, not rich markup.
-        table.add_row(*(Text(_format_value(v)) for v in row))
-    return table
-
-
-def result_summary(result: pa.Table, max_rows: int, seconds: float) -> str:
-    """``"123 rows in 0.042 s"``, saying when only the first rows were printed."""
-    n = result.num_rows
-    line = f"{n} row{'s' * (n != 1)} in {seconds:.3f} s"
-    if n > max_rows:
-        line += f" (first {max(max_rows, 0)} shown; --max-rows N to see more)"
-    return line
 
 
 def run_sql(args: argparse.Namespace) -> int:
@@ -217,38 +171,12 @@ def run_job(args: argparse.Namespace) -> int:
         try:
             display = batch.JobDisplay(Console(), Console(stderr=True), args.max_rows)
             return batch.run_statements(session, statements, source=source, display=display,
-                                        describe=_describe, debug=args.debug)
+                                        describe=describe, debug=args.debug)
         finally:
             session.close()
 
 
-# ---- gpu-exec scheduler / executor --------------------------------------------------------------
-
-
-def run_executor(args: argparse.Namespace) -> int:
-    """``gpu-exec executor``: run this node's executors until interrupted."""
-    from scheduler.service.commands import run_executor as serve
-
-    options: dict[str, Any] = {}
-    if args.shuffle_memory_limit is not None:
-        options["shuffle_memory_limit"] = args.shuffle_memory_limit
-    if args.shuffle_device_memory_limit is not None:
-        options["shuffle_device_memory_limit"] = args.shuffle_device_memory_limit
-    return serve(args.scheduler, protocol=args.protocol, device=args.device, nthreads=args.nthreads,
-                 memory_limit=args.memory_limit, **options)
-
-
 # ---- entry point -------------------------------------------------------------------------------
-
-
-def _describe(exc: BaseException) -> str:
-    """One line: the error's class and message, whitespace collapsed."""
-    from planner.errors import GpuExecError, one_line
-
-    line = one_line(exc)
-    if not isinstance(exc, (GpuExecError, OSError, ValueError)):
-        line += " (internal error; --debug shows the traceback)"
-    return line
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -262,7 +190,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # every error ends here: one line, or the traceback with --debug
         if args.debug:
             traceback.print_exc()
-        print(f"gpu-exec: error: {_describe(exc)}", file=sys.stderr)
+        print(f"gpu-exec: error: {describe(exc)}", file=sys.stderr)
         return 1
 
 

@@ -1,4 +1,4 @@
-"""``gpu-exec scheduler`` and ``gpu-exec executor``: the processes of a gpu-exec cluster.
+"""The processes of a gpu-exec cluster, as ``gpu-exec scheduler`` and ``gpu-exec executor`` run them.
 
 The scheduler is a Dask scheduler that also serves the query endpoint (Flight SQL, port 50050) and
 the control API (gRPC jobs + health, port 50051) over one session on its own cluster; an executor
@@ -19,12 +19,11 @@ from typing import TYPE_CHECKING, Any, Awaitable, Callable
 from planner.errors import GpuExecError
 
 if TYPE_CHECKING:
-    import argparse
 
     from scheduler.service.auth import AuthConfig
     from scheduler.service.flight_sql import ServiceLimits
 
-__all__ = ["ServiceOptions", "add_scheduler_arguments", "scheduler_command", "run_scheduler", "run_executor", "executor_environments"]
+__all__ = ["ServiceOptions", "run_scheduler", "run_executor", "executor_environments"]
 
 
 async def _until_stopped(finished: Awaitable[Any]) -> None:
@@ -47,60 +46,6 @@ def _cluster_error(message: str) -> GpuExecError:
     from scheduler.errors import ClusterError  # lazily: it imports the shuffle layer (distributed)
 
     return ClusterError(message)
-
-
-def add_scheduler_arguments(parser: argparse.ArgumentParser) -> None:
-    """The flags of ``gpu-exec scheduler``."""
-    parser.add_argument("--host", help="interface or address to listen on (default: all)")
-    parser.add_argument("--port", type=int, default=8786, help="the Dask scheduler's port (default 8786)")
-    parser.add_argument("--flight-port", type=int, default=50050,
-                        help="the query endpoint's port, Arrow Flight SQL (default 50050; 0: don't serve it)")
-    parser.add_argument("--control-port", type=int, default=50051,
-                        help="the control API's port, gRPC jobs + health (default 50051; 0: don't serve it)")
-    parser.add_argument("--device", choices=("auto", "cpu", "gpu"), default="auto",
-                        help="the executors' device (auto: the GPU when every executor has one)")
-    parser.add_argument("--partitions", type=int, help="partitions per stage (default: the engine's)")
-    parser.add_argument("--warehouse", metavar="DIR",
-                        help="where CREATE TABLE ... AS SELECT writes tables (a directory every executor sees)")
-    parser.add_argument("--auth-file", metavar="FILE",
-                        help="TOML file of [tokens] (name = token) and [users] (user = password); "
-                        "also read: GPU_EXEC_AUTH_TOKENS, GPU_EXEC_AUTH_USERS, GPU_EXEC_AUTH_FILE. "
-                        "Without any, no authentication")
-    parser.add_argument("--tls-cert", metavar="FILE", help="PEM certificate chain: serve both endpoints over TLS")
-    parser.add_argument("--tls-key", metavar="FILE", help="PEM private key of --tls-cert")
-    parser.add_argument("--query-timeout", type=float, default=3600.0, metavar="SECONDS",
-                        help="cancel statements running longer (default 3600; 0: no limit)")
-    parser.add_argument("--max-result-bytes", type=int, default=4 * 1024**3, metavar="BYTES",
-                        help="refuse results bigger than this (default 4 GiB): write them with COPY instead")
-    parser.add_argument("--max-concurrent-queries", type=int, default=16, metavar="N",
-                        help="statements run at once; more wait (default 16)")
-
-
-def scheduler_command(args: argparse.Namespace) -> int:
-    """``gpu-exec scheduler``: build the service options from the flags, serve until interrupted."""
-    import os
-
-    from scheduler.service.auth import AuthConfig
-    from scheduler.service.flight_sql import ServiceLimits
-    from scheduler.protocol.tls import load_server_tls
-
-    if bool(args.tls_cert) != bool(args.tls_key):
-        raise _cluster_error("give both --tls-cert and --tls-key, or neither")
-    session: dict[str, Any] = {"device": args.device}
-    if args.partitions is not None:
-        session["partitions"] = args.partitions
-    if args.warehouse:
-        session["warehouse"] = args.warehouse
-    service = ServiceOptions(
-        flight_port=args.flight_port,
-        control_port=args.control_port,
-        auth=AuthConfig.from_options(file=args.auth_file, environ=os.environ),
-        tls=load_server_tls(args.tls_cert, args.tls_key) if args.tls_cert else None,
-        session=session,
-        limits=ServiceLimits(query_timeout=args.query_timeout, max_result_bytes=args.max_result_bytes,
-                             max_concurrent_queries=args.max_concurrent_queries),
-    )
-    return run_scheduler(args.host, args.port, service)
 
 
 @dataclass(frozen=True)
