@@ -8,8 +8,8 @@ usage: python benchmarks/tpch_bench.py [DATA_DIR] [--sf 1] [--runs 3] [--queries
 DATA_DIR (default ./data/tpch-sf{sf}) is generated with tpchgen-cli if it lacks a table. For each
 query, the runs alternate between the two engines. A query's time covers planning, execution and
 collecting the whole result as Arrow (all statements of q15). gpu-exec's first result is compared
-with DataFusion's and, at SF 1, with the official answer files (default: shared/tpch/answers
-beside the repo, when present). Prints a markdown table on stdout, progress on stderr, and writes
+with DataFusion's and, at SF 1, with the official answer files (--answers DIR, default
+$GPU_EXEC_TPCH_ANSWERS when set). Prints a markdown table on stdout, progress on stderr, and writes
 the numbers as JSON into the results directory.
 """
 
@@ -34,7 +34,6 @@ if TYPE_CHECKING:
 __all__ = ["EngineTimes", "QueryBench", "main"]
 
 HERE = Path(__file__).resolve().parent
-DEFAULT_ANSWERS = HERE.parent.parent / "shared" / "tpch" / "answers"
 
 
 @dataclass
@@ -163,7 +162,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--partitions", type=int, help="gpu-exec partitions (default: the engine's)")
     parser.add_argument("--device", choices=("auto", "cpu", "gpu"), default="auto")
     parser.add_argument("--answers", type=Path, default=None, help="TPC-H SF1 answer directory "
-                        f"(default {DEFAULT_ANSWERS} when present; only used at SF 1)")
+                        "(default: $GPU_EXEC_TPCH_ANSWERS when set; only used at SF 1)")
     parser.add_argument("--results-dir", type=Path, default=HERE / "results")
     args = parser.parse_args(argv)
     if args.runs < 1:
@@ -174,8 +173,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def _answers(args: argparse.Namespace) -> Path | None:
     if args.sf != 1:
         return None
-    answers = args.answers or DEFAULT_ANSWERS
-    return answers if answers.is_dir() else None
+    answers = args.answers or (Path(os.environ["GPU_EXEC_TPCH_ANSWERS"]) if os.environ.get("GPU_EXEC_TPCH_ANSWERS") else None)
+    return answers if answers is not None and answers.is_dir() else None
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -23,7 +23,6 @@ if TYPE_CHECKING:
 
 __all__ = [
     "REPO",
-    "SHARED",
     "TEST_DEVICE",
     "tpch_dir",
     "connect_for_tests",
@@ -32,7 +31,6 @@ __all__ = [
 ]
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared"  # CI and developers have shared/ beside the checkout
 # The device every differential test runs gpu-exec on: the CPU here; ci/gpu/run sets "gpu", so the
 # same tests prove the cuDF kernels (GPU == DataFusion there, CPU == DataFusion everywhere).
 TEST_DEVICE = os.environ.get("GPU_EXEC_TEST_DEVICE", "cpu")
@@ -66,10 +64,12 @@ def tpch_sf1_data() -> dict[str, str]:
 
 @pytest.fixture(scope="session")
 def tpch_answers() -> Path:
-    """The official TPC-H SF1 answer files, from shared/ beside the repo; skips when absent."""
-    answers = SHARED / "tpch" / "answers"
-    if not answers.is_dir():
-        pytest.skip(f"the TPC-H SF1 answer files are not at {answers} (shared/ beside the repo)")
+    """The official TPC-H SF1 answer files (q01.out .. q22.out of the TPC-H tools kit) in the
+    directory $GPU_EXEC_TPCH_ANSWERS; skips when it is not set."""
+    answers = Path(os.environ.get("GPU_EXEC_TPCH_ANSWERS", ""))
+    if not os.environ.get("GPU_EXEC_TPCH_ANSWERS") or not (answers / "q01.out").is_file():
+        pytest.skip("set GPU_EXEC_TPCH_ANSWERS to a directory of the official TPC-H SF1 answer files "
+                    "(q01.out .. q22.out)")
     return answers
 
 

@@ -11,7 +11,6 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 import tempfile
 import traceback
 from dataclasses import dataclass, field
@@ -101,13 +100,9 @@ def table_paths(data_dir: str | os.PathLike[str]) -> dict[str, str]:
 
 def tpchgen_executable() -> str:
     """tpchgen-cli next to this Python first (the project's virtualenv), then on PATH."""
-    beside = Path(sys.executable).parent / "tpchgen-cli"
-    if beside.is_file() and os.access(beside, os.X_OK):
-        return str(beside)
-    found = shutil.which("tpchgen-cli")
-    if found is None:
-        raise FileNotFoundError("tpchgen-cli not found: install it with `pip install 'tpchgen-cli>=4'`")
-    return found
+    from gpu_exec.testing.tools import find_tool
+
+    return find_tool("tpchgen-cli", "pip install 'tpchgen-cli>=4'")
 
 
 def ensure_data(sf: float, data_dir: str | os.PathLike[str]) -> dict[str, str]:
