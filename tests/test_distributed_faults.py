@@ -163,11 +163,11 @@ def test_a_worker_killed_mid_query_costs_only_its_map_outputs(
     # Stage 3 joins stages 1 and 2: killing a holder of its outputs loses outputs of three stages,
     # which must be recomputed in order before stage 5 can read stage 3 again.
     killer = _KillAfterStage(pids, stage_id=3)
-    fault_session._cluster.listeners.append(killer)
+    fault_session.cluster.listeners.append(killer)
     try:
         assert_matches_datafusion(MULTI_STAGE_QUERY, tpch_data, session=fault_session)
     finally:
-        fault_session._cluster.listeners.remove(killer)
+        fault_session.cluster.listeners.remove(killer)
     assert killer.killed is not None
     assert killer.lost_outputs >= 3  # map outputs of stages 1, 2 and 3 (at least one each)
     survivors = set(pids) - {killer.killed}

@@ -87,7 +87,7 @@ class _planned_once:  # noqa: N801 — used as a decorator, like functools.cache
             return self
         cache = instance.__dict__  # found there first on later reads: this is a non-data descriptor
         if self.name not in cache:
-            with instance._session._lock:
+            with instance._session.state.lock:
                 if self.name not in cache:
                     cache[self.name] = self.compute(instance)
         return cache[self.name]
@@ -138,7 +138,7 @@ class DataFrame(ResultConversions):
         except Exception as exc:  # noqa: BLE001 — DataFusion raises plain exceptions
             message = clean_datafusion_message(exc)
             raise SQLError(f"{self._step}: {message}" if self._step else message) from None
-        return translate(optimized, self._session._planner_ctx, self._session.catalog,
+        return translate(optimized, self._session.state.planner, self._session.catalog,
                          unoptimized=self._df.logical_plan())
 
     @_planned_once
@@ -185,7 +185,7 @@ class DataFrame(ResultConversions):
             raise SQLError(f"{step}: this DataFrame is the result of a statement "
                            "(CREATE/DROP VIEW or TABLE, COPY, SHOW TABLES, DESCRIBE), not a query")
         try:
-            with self._session._lock:  # building a plan reads DataFusion's context
+            with self._session.state.lock:  # building a plan reads DataFusion's context
                 df = build(self._df)
         except Exception as exc:  # noqa: BLE001 — DataFusion raises plain exceptions
             raise SQLError(f"{step}: {clean_datafusion_message(exc)}") from None
@@ -296,7 +296,7 @@ class DataFrame(ResultConversions):
         """Register this DataFrame as the view ``name`` for ``Session.sql``; returns ``self``."""
         if self._df is None:
             raise SQLError(f"DataFrame.sql_view({name!r}): the result of a statement can't be a view")
-        self._session._register_view(name, self._df)
+        self._session.register_view(name, self._df)
         return self
 
     create_view = sql_view
@@ -328,8 +328,8 @@ class DataFrame(ResultConversions):
         from gpu_exec.engine.driver import run_plan
 
         try:
-            if self._session._cluster is not None:
-                return self._run_distributed(self._session._cluster, physical, listeners)
+            if self._session.cluster is not None:
+                return self._run_distributed(self._session.cluster, physical, listeners)
             session = self._session
             config = session.config
             ctx = ExecutionContext(

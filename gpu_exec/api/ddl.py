@@ -81,16 +81,16 @@ def _(statement: st.CreateExternalTable, session: Session) -> DataFrame:
         reasons.append(f"LOCATION {location!r}: gpu-exec reads paths of a file system every worker sees")
     if reasons:
         raise UnsupportedSQLError([f"CREATE EXTERNAL TABLE {statement.name}: {r}" for r in reasons])
-    with session._lock:
+    with session.state.lock:
         name = statement.name
-        if session._table_exists(name):
+        if session.state.table_exists(name):
             if statement.if_not_exists:
                 return statement_result(session, pa.schema([]).empty_table())
             if not statement.or_replace:
                 raise CatalogError(f"table {name!r} already exists (CREATE OR REPLACE EXTERNAL TABLE replaces it)")
             if name not in session.catalog:
                 raise CatalogError(f"{name!r} is a view: DROP VIEW {name} first")
-            if name in session._managed_tables:
+            if name in session.state.managed_tables:
                 raise CatalogError(f"table {name!r} was made by CREATE TABLE AS and its files are the "
                                    f"warehouse's: DROP TABLE {name} first (which deletes them)")
         if statement.file_type == "parquet":
@@ -103,16 +103,16 @@ def _(statement: st.CreateExternalTable, session: Session) -> DataFrame:
 @execute_statement.register(st.DropTable)
 def _(statement: st.DropTable, session: Session) -> DataFrame:
     name = statement.name
-    with session._lock:
+    with session.state.lock:
         if name in session.catalog:
             session.catalog.deregister(name)
-            session._replace_planner_table(name)
+            session.state.forget_planner_table(name)
             # A table CREATE TABLE AS made is the session's: its files go with it (a later CREATE
             # TABLE AS of the same name then finds its directory free).
-            directory = session._managed_tables.pop(name, None)
+            directory = session.state.managed_tables.pop(name, None)
             if directory is not None:
                 shutil.rmtree(directory, ignore_errors=True)
-        elif session._table_exists(name):
+        elif session.state.table_exists(name):
             raise SQLError(f"{name!r} is a view: use DROP VIEW {name}")
         elif not statement.if_exists:
             known = ", ".join(session.catalog.names()) or "none"
@@ -132,7 +132,7 @@ def _(statement: st.CopyTo, session: Session) -> DataFrame:
     single_file = not target.endswith(("/", os.sep)) and bool(PurePath(target).suffix)
     output = OutputTarget(target, extension=file_format.extension, single_file=single_file,
                           hint="remove it, or COPY to another target")
-    with session._lock:
+    with session.state.lock:
         query = _query_plan(session, statement.query, reasons)
         if reasons:
             raise UnsupportedSQLError([f"COPY: {r}" for r in reasons])
@@ -146,8 +146,8 @@ def _(statement: st.CreateTableAs, session: Session) -> DataFrame:
     if name in (".", "..") or name.startswith(".") or "/" in name or os.sep in name:
         raise SQLError(f"CREATE TABLE AS: {name!r} cannot name a directory of the warehouse")
     reasons: list[str] = []
-    with session._lock:
-        if session._table_exists(name):
+    with session.state.lock:
+        if session.state.table_exists(name):
             if statement.if_not_exists:
                 return statement_result(session, _count(0))
             if name not in session.catalog:
@@ -163,16 +163,16 @@ def _(statement: st.CreateTableAs, session: Session) -> DataFrame:
         output.check()
         frame = _write_frame(session, query, output, FileFormat("parquet"))
     result = frame.to_arrow()  # outside the lock: other queries run meanwhile
-    with session._lock:
+    with session.state.lock:
         session.register_parquet(name, output.target)
-        session._managed_tables[name] = output.target
+        session.state.managed_tables[name] = output.target
     return statement_result(session, result)
 
 
 def _query_plan(session: Session, plan: Any, reasons: list[str]) -> PlanNode:
     """gpu-exec's plan of a statement's query (DataFusion's plan), its unsupported parts and
     unwritable columns added to ``reasons``."""
-    frame = DataFrame(session, session._planner_ctx.create_dataframe_from_logical_plan(plan), step="")
+    frame = DataFrame(session, session.state.planner.create_dataframe_from_logical_plan(plan), step="")
     try:
         query = frame.logical_plan
     except UnsupportedSQLError as exc:
@@ -194,9 +194,9 @@ def _write_frame(session: Session, query: PlanNode, output: OutputTarget, file_f
 
 def table_infos(session: Session) -> list[TableInfo]:
     """Every table and view of the session, by name."""
-    with session._lock:
+    with session.state.lock:
         infos = [TableInfo(name, "TABLE", session.catalog.get(name).schema) for name in session.catalog.names()]
-        ctx = session._planner_ctx
+        ctx = session.state.planner
         schema = ctx.catalog(st.CATALOG).schema(st.SCHEMA)
         for name in schema.names():
             if name not in session.catalog and schema.table(name).kind == "view":

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import itertools
 import os
-import re
 import shutil
 import tempfile
-import threading
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
@@ -16,8 +14,8 @@ from gpu_exec.engine.config import Config
 from gpu_exec.api.dataframe import DataFrame, clean_datafusion_message
 from gpu_exec.engine.device import DeviceChoice, choose_device, make_kernels
 from gpu_exec.cudf.memory import GpuMemoryConfig
-from planner.catalog import Catalog
-from planner.errors import CatalogError, GpuExecError, SQLError, UnsupportedSQLError
+from gpu_exec.api.session_state import SessionState
+from planner.errors import CatalogError, GpuExecError, SQLError
 
 if TYPE_CHECKING:
     import datafusion
@@ -29,8 +27,6 @@ if TYPE_CHECKING:
     from scheduler.cluster import ClusterConnection
 
 __all__ = ["connect", "Session", "DataFrame"]
-
-_TABLE_NOT_FOUND = re.compile(r"table '(?:[^']*\.)?([^'.]+)' not found")
 
 
 def connect(
@@ -115,14 +111,10 @@ class Session:
         self.kernels = make_kernels(self.device, GpuMemoryConfig(config.gpu_memory, config.gpu_pool_size or None))
         # The CPU kernels are always at hand: operators the GPU can't run fall back to them.
         self.kernels_by_device = {"cpu": make_kernels(DeviceChoice("cpu")), self.device.name: self.kernels}
-        self.catalog = Catalog()
-        self._planner_ctx = datafusion.SessionContext()
+        self.state = SessionState(datafusion.SessionContext())
+        self.catalog = self.state.catalog
         self._names = itertools.count(1)  # generated table names of read_parquet / from_arrow / ...
         self._temp_dir: str | None = None  # from_arrow's files, created on first use
-        # Planning and catalog changes, from any thread (a Flight SQL server calls sql() from many):
-        # DataFusion's context is not made for concurrent changes. Running queries needs no lock.
-        self._lock = threading.RLock()
-        self._managed_tables: dict[str, str] = {}  # CREATE TABLE AS tables → their warehouse directory
 
     @property
     def device(self) -> DeviceChoice:
@@ -134,6 +126,11 @@ class Session:
         return self._local_device
 
     @property
+    def cluster(self) -> ClusterConnection | None:
+        """The session's cluster connection; None in process."""
+        return self._cluster
+
+    @property
     def dask_client(self) -> Client | None:
         """The Dask client of a distributed session (None in process), for tooling and tests."""
         return self._cluster.client if self._cluster is not None else None
@@ -142,35 +139,25 @@ class Session:
     def register_parquet(self, name: str, path: str | os.PathLike[str], *, schema: pa.Schema | None = None) -> None:
         """Register a Parquet file, or a directory of Parquet files, as table ``name``; ``schema``
         (optional) picks and checks columns of the files."""
-        with self._lock:
+        with self.state.lock:
             source = self.catalog.register_parquet(name, path, schema=schema)
-            self._managed_tables.pop(name, None)  # the name no longer stands for a CREATE TABLE AS table
-            self._replace_planner_table(name)
-            self._planner_ctx.register_parquet(name, os.fspath(path), schema=source.schema if schema else None)
+            self.state.managed_tables.pop(name, None)  # the name no longer stands for a CREATE TABLE AS table
+            self.state.forget_planner_table(name)
+            self.state.planner.register_parquet(name, os.fspath(path), schema=source.schema if schema else None)
 
     def register_csv(self, name: str, path: str | os.PathLike[str], *, schema: pa.Schema | None = None,
                      has_header: bool = True, delimiter: str = ",") -> None:
         """Register a CSV file (or a directory of .csv files) as table ``name``: columns named by the
         header line and typed by inference, or ``schema``'s columns by position."""
-        with self._lock:
+        with self.state.lock:
             source = self.catalog.register_csv(name, path, schema=schema, has_header=has_header, delimiter=delimiter)
-            self._managed_tables.pop(name, None)
-            self._replace_planner_table(name)
-            self._planner_ctx.register_csv(name, os.fspath(path), schema=source.schema, has_header=has_header,
+            self.state.managed_tables.pop(name, None)
+            self.state.forget_planner_table(name)
+            self.state.planner.register_csv(name, os.fspath(path), schema=source.schema, has_header=has_header,
                                            delimiter=delimiter)
 
-    def _table_exists(self, name: str) -> bool:
-        """A table or a view of that name (views live only in the planning context)."""
-        return name in self.catalog or bool(self._planner_ctx.table_exist(name))
-
-    def _replace_planner_table(self, name: str) -> None:
-        try:
-            self._planner_ctx.deregister_table(name)
-        except Exception:  # noqa: BLE001 — DataFusion raises a bare error for an unknown name
-            pass
-
     def tables(self) -> list[str]:
-        with self._lock:
+        with self.state.lock:
             return self.catalog.names()
 
     def table_infos(self) -> list[TableInfo]:
@@ -207,8 +194,8 @@ class Session:
     def table(self, name: str) -> DataFrame:
         """A DataFrame over the registered table (or view) ``name``."""
         try:
-            with self._lock:
-                df = self._planner_ctx.table(name)
+            with self.state.lock:
+                df = self.state.planner.table(name)
         except Exception:  # noqa: BLE001 — DataFusion raises a bare error for an unknown name
             known = ", ".join(self.catalog.names()) or "none"
             raise CatalogError(f"unknown table {name!r} (registered: {known})") from None
@@ -242,7 +229,7 @@ class Session:
         if not isinstance(data, pa.Table):
             raise GpuExecError(f"from_arrow takes a pyarrow Table or RecordBatch, not {type(data).__name__}")
         name = self._generated_name()
-        with self._lock:
+        with self.state.lock:
             if self._temp_dir is None:
                 self._temp_dir = tempfile.mkdtemp(prefix="gpu-exec-session-")
         path = os.path.join(self._temp_dir, f"{name}.parquet")
@@ -258,36 +245,16 @@ class Session:
     def _generated_name(self) -> str:
         return f"_gpu_exec_df_{next(self._names)}"
 
-    def _register_view(self, name: str, df: datafusion.DataFrame) -> None:
-        with self._lock:
+    def register_view(self, name: str, df: datafusion.DataFrame) -> None:
+        """Register a DataFusion DataFrame as the view ``name`` (``DataFrame.sql_view``)."""
+        with self.state.lock:
             if name in self.catalog:
                 raise CatalogError(f"DataFrame.sql_view({name!r}): a table of that name exists")
-            self._replace_planner_table(name)
+            self.state.forget_planner_table(name)
             try:
-                self._planner_ctx.register_view(name, df)
+                self.state.planner.register_view(name, df)
             except Exception as exc:  # noqa: BLE001
                 raise SQLError(f"DataFrame.sql_view({name!r}): {clean_datafusion_message(exc)}") from None
-
-    def _run_view_ddl(self, query: str) -> DataFrame:
-        """CREATE VIEW / DROP VIEW: DataFusion runs them itself (they change only its view catalog)."""
-        from gpu_exec.api.ddl import statement_result
-
-        with self._lock:
-            try:
-                self._planner_ctx.sql(query)
-            except Exception as exc:  # noqa: BLE001
-                raise self._planning_error(clean_datafusion_message(exc)) from None
-        return statement_result(self, pa.schema([]).empty_table())
-
-    def _planning_error(self, message: str) -> GpuExecError:
-        missing = _TABLE_NOT_FOUND.search(message)
-        if missing:
-            known = ", ".join(self.catalog.names()) or "none"
-            return CatalogError(f"unknown table {missing.group(1)!r} (registered: {known})")
-        if "not supported" in message and ("DDL" in message or "DML" in message or "Statement" in message):
-            return UnsupportedSQLError([f"{message}; gpu-exec runs queries, CREATE [EXTERNAL] TABLE, DROP TABLE, "
-                                        "CREATE VIEW, DROP VIEW, COPY, SHOW TABLES and DESCRIBE"])
-        return SQLError(message)
 
     def close(self) -> None:
         """Release the session's resources: the Dask client, and the cluster if it started one

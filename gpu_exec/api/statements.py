@@ -77,7 +77,7 @@ def run_sql(session: Session, query: str, params: Params | None) -> DataFrame:
     values = sql_text.parameter_values(sql_text.placeholder_names(text), params)
     if sql_text.is_show_tables(text):
         return statement_result(session, show_tables(session))
-    with session._lock:
+    with session.state.lock:
         planned = _plan(session, text, values)
         if isinstance(planned, DataFrame):
             planned.physical_plan  # noqa: B018 — plan now: errors and fallback="raise" surface here
@@ -85,10 +85,20 @@ def run_sql(session: Session, query: str, params: Params | None) -> DataFrame:
     return execute_statement(planned, session)
 
 
+def run_view_ddl(session: Session, query: str) -> DataFrame:
+    """CREATE VIEW / DROP VIEW: DataFusion runs them itself (they change only its view catalog)."""
+    with session.state.lock:
+        try:
+            session.state.planner.sql(query)
+        except Exception as exc:  # noqa: BLE001
+            raise session.state.planning_error(clean_datafusion_message(exc)) from None
+    return statement_result(session, pa.schema([]).empty_table())
+
+
 def _plan(session: Session, text: str, values: dict[str, Any]) -> DataFrame | st.Statement:
     from planner.translate import translate_statement
 
-    ctx = session._planner_ctx
+    ctx = session.state.planner
     try:
         df = ctx.sql_with_options(text, _query_only_options(), param_values=values or None)
     except Exception as exc:  # noqa: BLE001 — DataFusion raises plain exceptions
@@ -96,10 +106,10 @@ def _plan(session: Session, text: str, values: dict[str, Any]) -> DataFrame | st
         if _VIEW_DDL.search(message):
             if values:  # DataFusion keeps a view's placeholders unbound: it would fail when read
                 raise UnsupportedSQLError(["parameters in CREATE VIEW: a view cannot keep their values"])
-            return session._run_view_ddl(text)
+            return run_view_ddl(session, text)
         if _STATEMENT.search(message):
             return _explain_statement(session, text, values)
-        raise session._planning_error(message) from None
+        raise session.state.planning_error(message) from None
     statement = translate_statement(df.logical_plan(), ctx, text)  # DESCRIBE plans as a query
     return statement if statement is not None else DataFrame(session, df, step="")
 
@@ -110,12 +120,12 @@ def _explain_statement(session: Session, text: str, values: dict[str, Any]) -> s
 
     from planner.translate import translate_statement
 
-    ctx = session._planner_ctx
+    ctx = session.state.planner
     try:
         explained = ctx.sql_with_options(f"EXPLAIN {text}", SQLOptions(), param_values=values or None)
         plan = explained.logical_plan().inputs()[0]
     except Exception as exc:  # noqa: BLE001
-        raise session._planning_error(clean_datafusion_message(exc)) from None
+        raise session.state.planning_error(clean_datafusion_message(exc)) from None
     statement = translate_statement(plan, ctx, text)
     if statement is None:
         raise SQLError(f"internal planning error: no statement in DataFusion's plan of {text!r}")
@@ -132,8 +142,8 @@ def prepare(session: Session, query: str) -> PreparedStatement:
     if sql_text.is_show_tables(text):
         dataset = st.SHOW_TABLES_SCHEMA
     else:
-        with session._lock:
-            ctx = session._planner_ctx
+        with session.state.lock:
+            ctx = session.state.planner
             try:
                 df = ctx.sql_with_options(text, _query_only_options())
             except Exception as exc:  # noqa: BLE001
@@ -146,7 +156,7 @@ def prepare(session: Session, query: str) -> PreparedStatement:
                     if isinstance(statement, (st.CopyTo, st.CreateTableAs)):
                         types = parameter_types(statement.query)
                 else:
-                    raise session._planning_error(message) from None
+                    raise session.state.planning_error(message) from None
             else:
                 statement = translate_statement(df.logical_plan(), ctx, text)
                 if statement is not None:
