@@ -2,7 +2,7 @@
 ``gpu-exec scheduler`` and offers the embedded session's API.
 
     >>> s = gpu_exec.connect("grpc://scheduler:50050", token="...")
-    >>> s.register_parquet("lineitem", "/shared/tpch/lineitem.parquet")   # a path the server sees
+    >>> s.register_parquet("lineitem", "/data/tpch/lineitem.parquet")   # a path the server sees
     >>> df = s.sql("select l_returnflag, count(*) from lineitem group by 1")
     >>> df.schema            # known before running: the server planned it
     >>> df.to_arrow()        # runs it on the cluster; big results arrive as several streams

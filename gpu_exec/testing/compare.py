@@ -277,8 +277,8 @@ ANSWER_TOLERANCE = decimal.Decimal("0.01")  # rounding-boundary slack on rounded
 # Values of the official TPC-H SF1 answer files that exact arithmetic on the generated data does
 # not give, by file name and (row, column). q17: the file says 348406.02, but the qualifying rows'
 # sum(l_extendedprice) on tpchgen-cli SF1 data is exactly 2438842.38, and 2438842.38 / 7.0 =
-# 348406.054...; DataFusion returns that (checked here), and shared/tpch/bench_peers.py only
-# accepts the other engines' answers with a relative tolerance of 1e-5.
+# 348406.054...; DataFusion returns that (checked here), and so do other engines within a
+# relative tolerance of 1e-5.
 ANSWER_ERRATA: dict[str, dict[tuple[int, int], str]] = {
     "q17.out": {(0, 0): "348406.05"},
 }
