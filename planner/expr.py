@@ -6,7 +6,7 @@ call knows the result type it must produce (decimals included). Column reference
 names can repeat across a join (``l1.l_orderkey`` and ``l2.l_orderkey``) and positions cannot.
 
 Strings are always ``pa.string()`` here: DataFusion types Parquet strings as Utf8View, which
-translate.py maps to Utf8 so both backends work on one string type (cuDF has only one).
+translate/ maps to Utf8 so both backends work on one string type (cuDF has only one).
 """
 
 from __future__ import annotations
@@ -229,7 +229,7 @@ class Cast(Expr):
 class Case(Expr):
     """Searched CASE: the first ``when`` that is TRUE (NULL counts as not true) picks its value;
     no match gives ``otherwise`` or NULL. The simple form ``CASE x WHEN v`` is rewritten by
-    translate.py into ``x = v`` conditions."""
+    translate/ into ``x = v`` conditions."""
 
     whens: tuple[tuple[Expr, Expr], ...]
     otherwise: Expr | None
@@ -287,7 +287,7 @@ SCALAR_FUNCTIONS: dict[str, str] = {
 }
 
 
-# Other spellings of date_part / date_trunc units DataFusion accepts; translate.py writes the
+# Other spellings of date_part / date_trunc units DataFusion accepts; translate/ writes the
 # canonical unit into the IR, so kernels only ever see the names in SCALAR_FUNCTIONS.
 DATE_PART_ALIASES: dict[str, str] = {
     "years": "year",

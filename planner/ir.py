@@ -1,6 +1,6 @@
 """Plan IR: one immutable, typed class per operator, logical and physical.
 
-translate.py builds the logical nodes from DataFusion's optimized plan; physical.py adds the
+translate/ builds the logical nodes from DataFusion's optimized plan; physical.py adds the
 distribution (Exchange nodes, two-phase aggregates). Every node has an Arrow ``schema`` (exact
 types, names may repeat) and ``children()`` derived from its fields. Expressions inside a node
 refer to its input by position (see planner.expr).

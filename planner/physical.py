@@ -1,7 +1,6 @@
 """Physical planning: make a logical plan distributable by inserting exchanges.
 
-A pure function of the logical plan and the target partition count. Rules (DESIGN.md,
-"Distributed execution"):
+A pure function of the logical plan and the target partition count. Rules:
 
 - equi joins: a side estimated (from Parquet metadata) at most ``broadcast_rows`` rows is broadcast
   when the join type allows it, and the other side stays where it is; otherwise both sides are

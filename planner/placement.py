@@ -1,6 +1,6 @@
 """Placement: each operator of a physical plan on the GPU or the CPU, with the reason when CPU.
 
-Planned, never discovered at run time (DESIGN.md, "Placement is planned"): a backend describes what
+Planned, never discovered at run time: a backend describes what
 it can run in a capability table (``Capabilities``: operators, expressions, argument and result
 types); an operator whose node, expressions or types are not all supported by the GPU table runs on
 the CPU, and the first reason is recorded for EXPLAIN (``@cpu: <reason>``) and for the session's

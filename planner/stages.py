@@ -1,6 +1,6 @@
 """Stage cutting: a physical plan split at its exchanges into a DAG of stages (tasks = stage × partition).
 
-A pure function of the physical plan (DESIGN.md, "Distributed execution"; Ballista's
+A pure function of the physical plan (Ballista's
 ``scheduler/src/planner.rs`` is the model). Every ``Exchange`` becomes a boundary: the subtree
 below it is a map stage rooted at an ``ExchangeWrite``, and the consumer sees an ``ExchangeRead``
 leaf naming the producing stage. What is left above the last exchanges is the final stage. Stages

@@ -1,0 +1,185 @@
+"""Function calls: aggregate and window calls, and the scalar functions' names, aliases and units."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import datafusion.expr as dfx
+import pyarrow as pa
+from datafusion import Expr as DFExpr
+
+from planner import expr as ex
+from planner.catalog import normalize_type
+from planner.translate.protobuf import (
+    _PB_AGGREGATE_FILTER,
+    _PB_EXPR_AGGREGATE_UDF,
+    _PB_EXPR_WINDOW,
+    _PB_WINDOW_DISTINCT,
+    _PB_WINDOW_FILTER,
+    _proto_field,
+    _proto_unalias,
+)
+from planner.translate.translator import _raw, _sort_keys, _unalias
+
+if TYPE_CHECKING:
+    from planner.translate.translator import _Scope, _Translator
+
+
+# ---------------------------------------------------------------------------------------------
+# Aggregate calls
+# ---------------------------------------------------------------------------------------------
+
+_AGGREGATE_FUNCTIONS = {f.value: f for f in ex.AggregateFunction} | {"mean": ex.AggregateFunction.AVG}
+
+
+def _aggregate_call(t: _Translator, a: DFExpr, scope: _Scope, out: pa.Field) -> ex.AggregateCall:
+    inner = _unalias(a)
+    dtype = normalize_type(out.type)
+    if inner.variant_name() != "AggregateFunction":
+        t.unsupported(f"unsupported aggregate expression {a.canonical_name()}")
+        return ex.AggregateCall(ex.AggregateFunction.COUNT, (), False, None, dtype, out.name)
+    call = inner.to_variant()
+    name = call.aggregate_type()
+    func = _AGGREGATE_FUNCTIONS.get(name.lower())
+    if func is None:
+        t.unsupported(f"unsupported aggregate function {name}() (gpu-exec runs sum, avg, min, max, count)")
+    args = t.exprs(call.args(), scope)
+    condition = _aggregate_filter(t, a)
+    filt = t.expr(condition, scope) if condition is not None else None
+    return ex.AggregateCall(func or ex.AggregateFunction.COUNT, args, call.is_distinct(), filt, dtype, out.name)
+
+
+def _aggregate_filter(t: _Translator, a: DFExpr) -> DFExpr | None:
+    """The ``FILTER (WHERE ...)`` of an aggregate call; Python exposes it only in the encoding."""
+    if "FILTER (WHERE" not in a.canonical_name():  # DataFusion always prints a filter this way
+        return None
+    node = _proto_unalias(t.proto(a))
+    call = _proto_field(node, _PB_EXPR_AGGREGATE_UDF)
+    condition = _proto_field(call, _PB_AGGREGATE_FILTER) if isinstance(call, bytes) else None
+    if not isinstance(condition, bytes):
+        return None
+    return DFExpr.from_bytes(condition, t.ctx)
+
+
+# ---------------------------------------------------------------------------------------------
+# Window calls
+# ---------------------------------------------------------------------------------------------
+
+_WINDOW_FUNCTIONS = {f.value: f for f in ex.WindowFunction}
+_RANKING = {ex.WindowFunction.ROW_NUMBER, ex.WindowFunction.RANK, ex.WindowFunction.DENSE_RANK}
+
+
+def _window_call(t: _Translator, v: dfx.WindowExpr, w: DFExpr, scope: _Scope, out: pa.Field) -> ex.WindowCall:
+    inner = _unalias(w)
+    dtype = normalize_type(out.type)
+    if inner.variant_name() != "WindowFunction":
+        t.unsupported(f"unsupported window expression {w.canonical_name()}")
+        return ex.WindowCall(ex.WindowFunction.ROW_NUMBER, (), (), (), ex.WindowFrame.WHOLE_PARTITION, dtype, out.name)
+    raw = _raw(inner)
+    name = v.window_func_name(raw)
+    func = _WINDOW_FUNCTIONS.get(name.lower())
+    if func is None:
+        t.unsupported(
+            f"unsupported window function {name}() (gpu-exec runs row_number, rank, dense_rank, "
+            "sum, avg, min, max, count)"
+        )
+    _check_window_modifiers(t, inner)
+    args = t.exprs(v.get_args(raw), scope)
+    partition_by = t.exprs(v.get_partition_exprs(raw), scope)
+    order_by = _sort_keys(t, v.get_sort_exprs(raw), scope)
+    frame = _window_frame(v.get_frame(raw), bool(order_by), func in _RANKING)
+    if frame is None:
+        t.unsupported(
+            f"unsupported window frame in {inner.canonical_name()}: gpu-exec runs the default frames "
+            "and ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW"
+        )
+        frame = ex.WindowFrame.WHOLE_PARTITION
+    return ex.WindowCall(
+        func or ex.WindowFunction.ROW_NUMBER, args, partition_by, order_by, frame, dtype, out.name
+    )
+
+
+def _check_window_modifiers(t: _Translator, w: DFExpr) -> None:
+    text = w.canonical_name()
+    if "DISTINCT" not in text and "FILTER" not in text:  # DataFusion prints both when present
+        return
+    node = _proto_field(t.proto(w), _PB_EXPR_WINDOW)
+    if not isinstance(node, bytes):
+        return
+    if _proto_field(node, _PB_WINDOW_DISTINCT):
+        t.unsupported(f"DISTINCT in a window aggregate is not supported: {text}")
+    if _proto_field(node, _PB_WINDOW_FILTER) is not None:
+        t.unsupported(f"FILTER in a window aggregate is not supported: {text}")
+
+
+def _window_frame(frame: Any, ordered: bool, ranking: bool) -> ex.WindowFrame | None:
+    """gpu-exec's frame for DataFusion's, or None when it is not one gpu-exec runs."""
+    if ranking:  # SQL ignores the frame of ranking functions
+        return ex.WindowFrame.RANGE_TO_CURRENT if ordered else ex.WindowFrame.WHOLE_PARTITION
+    if frame is None:
+        return ex.WindowFrame.RANGE_TO_CURRENT if ordered else ex.WindowFrame.WHOLE_PARTITION
+    units = str(frame.get_frame_units()).upper()
+    lower, upper = frame.get_lower_bound(), frame.get_upper_bound()
+    if not (lower.is_unbounded() and lower.is_preceding()) or units not in ("ROWS", "RANGE"):
+        return None
+    if upper.is_unbounded() and upper.is_following():
+        return ex.WindowFrame.WHOLE_PARTITION
+    if upper.is_current_row():
+        if units == "ROWS":
+            return ex.WindowFrame.ROWS_TO_CURRENT
+        # Without ORDER BY every row is a peer of every other: the frame is the whole partition.
+        return ex.WindowFrame.RANGE_TO_CURRENT if ordered else ex.WindowFrame.WHOLE_PARTITION
+    return None
+
+
+# ---------------------------------------------------------------------------------------------
+# Scalar functions
+# ---------------------------------------------------------------------------------------------
+
+# DataFusion's function names (and aliases) → planner.expr.SCALAR_FUNCTIONS.
+_SCALAR_FUNCTIONS = {
+    "substr": "substr",
+    "substring": "substr",
+    "upper": "upper",
+    "lower": "lower",
+    "character_length": "character_length",
+    "char_length": "character_length",
+    "length": "character_length",
+    "octet_length": "octet_length",
+    "btrim": "trim",
+    "trim": "trim",
+    "ltrim": "ltrim",
+    "rtrim": "rtrim",
+    "concat": "concat",
+    "starts_with": "starts_with",
+    "ends_with": "ends_with",
+    "strpos": "strpos",
+    "instr": "strpos",
+    "replace": "replace",
+    "abs": "abs",
+    "round": "round",
+    "floor": "floor",
+    "ceil": "ceil",
+    "coalesce": "coalesce",
+    "nullif": "nullif",
+    "date_part": "date_part",
+    "datepart": "date_part",
+    "date_trunc": "date_trunc",
+    "datetrunc": "date_trunc",
+}
+_DATE_PART_UNITS = {"year", "quarter", "month", "week", "day", "doy", "dow", "hour", "minute", "second"}
+_DATE_TRUNC_UNITS = {"year", "quarter", "month", "week", "day"}
+assert set(_SCALAR_FUNCTIONS.values()) <= set(ex.SCALAR_FUNCTIONS)
+
+
+def _with_unit_argument(t: _Translator, name: str, args: tuple[ex.Expr, ...], e: DFExpr) -> tuple[ex.Expr, ...]:
+    """date_part/date_trunc: the unit must be a known string constant; EXTRACT(YEAR ...) spells it
+    'YEAR', so it is lower-cased here once for every backend."""
+    units = _DATE_PART_UNITS if name == "date_part" else _DATE_TRUNC_UNITS
+    unit = args[0] if args else None
+    text = unit.value.lower() if isinstance(unit, ex.Literal) and isinstance(unit.value, str) else None
+    text = ex.DATE_PART_ALIASES.get(text, text) if text is not None else None
+    if text not in units:
+        t.unsupported(f"{name} needs one of the units {', '.join(sorted(units))} as a constant: {e.canonical_name()}")
+        return args
+    return (ex.Literal(text, pa.string()), *args[1:])

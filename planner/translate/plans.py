@@ -1,0 +1,304 @@
+"""The handlers of DataFusion's plan nodes, registered on ``_translate_plan`` by variant class."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import datafusion.expr as dfx
+import pyarrow as pa
+from datafusion import Expr as DFExpr
+from datafusion.plan import LogicalPlan
+
+from planner import expr as ex
+from planner import ir
+from planner.catalog import normalize_schema
+from planner.errors import SQLError
+from planner.translate.calls import _aggregate_call, _window_call
+from planner.translate.literals import _literal
+from planner.translate.subqueries import (
+    _anti_join_null_aware,
+    _mark_join_null_aware,
+    _positive_mark_columns,
+)
+from planner.translate.translator import (
+    _ColumnNotFound,
+    _field_names,
+    _Rel,
+    _sort_keys,
+    _translate_plan,
+    _Translator,
+    _wrap,
+)
+
+if TYPE_CHECKING:
+    from planner.catalog import Catalog
+
+
+@_translate_plan.register(dfx.TableScan)
+def _(v: dfx.TableScan, plan: LogicalPlan, t: _Translator) -> _Rel:
+    name = _catalog_name(v, t.catalog)
+    if name not in t.catalog:
+        t.unsupported(
+            f"table {name!r} is not registered with gpu-exec (only tables registered through gpu-exec "
+            "can be read; information_schema and DataFusion-only tables cannot)"
+        )
+        return t.stand_in(plan, v)
+    source = t.catalog.get(name)
+    df_schema = t.df_schema(plan)
+    schema = normalize_schema(df_schema)
+    _check_scan_columns(name, schema, source.schema)
+    names = _field_names(v)
+    rel = _Rel(ir.EmptyRelation(False, schema), plan, names, df_schema)
+    scope = t.scope(rel)
+    filters = []
+    for f in v.filters():
+        try:
+            filters.append(t.expr(f, scope))
+        except _ColumnNotFound:
+            # Pushed-down filters may only read scanned columns for the scan to apply them.
+            t.unsupported(
+                f"a filter pushed into the scan of {name!r} reads a column the scan does not read: "
+                f"{_wrap(f).canonical_name()}"
+            )
+    node = ir.TableScan(source, tuple(schema.names), tuple(filters), v.fetch(), schema)
+    return _Rel(node, plan, names, df_schema)
+
+
+def _catalog_name(v: dfx.TableScan, catalog: Catalog) -> str:
+    """The catalog name of a scanned table: ``t``, also when written ``public.t`` or
+    ``datafusion.public.t`` (gpu-exec registers its tables in DataFusion's default schema)."""
+    name = v.table_name()
+    catalog_part, schema_part, table = v.fqn()
+    if name not in catalog and catalog_part in (None, "datafusion") and schema_part in (None, "public"):
+        return table
+    return name
+
+
+def _check_scan_columns(table: str, scanned: pa.Schema, source: pa.Schema) -> None:
+    """DataFusion and the catalog must agree on the table, or operators would read other types."""
+    for f in scanned:
+        index = source.get_field_index(f.name)
+        if index < 0:
+            raise SQLError(
+                f"table {table!r}: DataFusion reads column {f.name!r}, which the catalog does not have; "
+                "register the table again"
+            )
+        if source.field(index).type != f.type:
+            raise SQLError(
+                f"table {table!r}: DataFusion types column {f.name!r} as {f.type} but the catalog has "
+                f"{source.field(index).type}; register the table again"
+            )
+
+
+@_translate_plan.register(dfx.Projection)
+def _(v: dfx.Projection, plan: LogicalPlan, t: _Translator) -> _Rel:
+    (child,) = t.inputs(plan)
+    exprs = t.exprs(v.projections(), t.scope(child))
+    return t.rel(lambda schema: ir.Projection(child.node, exprs, schema), plan, v)
+
+
+@_translate_plan.register(dfx.Filter)
+def _(v: dfx.Filter, plan: LogicalPlan, t: _Translator) -> _Rel:
+    predicate = _wrap(v.predicate())
+    t.positive_marks |= _positive_mark_columns(predicate)  # before the mark join below is translated
+    (child,) = t.inputs(plan)
+    translated = t.expr(predicate, t.scope(child))
+    return t.rel(lambda schema: ir.Filter(child.node, translated, schema), plan, v)
+
+
+@_translate_plan.register(dfx.SubqueryAlias)
+def _(v: dfx.SubqueryAlias, plan: LogicalPlan, t: _Translator) -> _Rel:
+    # Same rows and positions; only the qualifiers change ("__correlated_sq_1.l_orderkey").
+    (child,) = t.inputs(plan)
+    return _Rel(child.node, plan, _field_names(v), child.df_schema)
+
+
+@_translate_plan.register(dfx.Repartition)
+def _(v: dfx.Repartition, plan: LogicalPlan, t: _Translator) -> _Rel:
+    # DataFusion's own partitioning hint; gpu-exec's physical planner places its exchanges itself.
+    (child,) = t.inputs(plan)
+    return _Rel(child.node, plan, child.names, child.df_schema)
+
+
+@_translate_plan.register(dfx.Sort)
+def _(v: dfx.Sort, plan: LogicalPlan, t: _Translator) -> _Rel:
+    (child,) = t.inputs(plan)
+    keys = _sort_keys(t, v.sort_exprs(), t.scope(child))
+    return t.rel(lambda schema: ir.Sort(child.node, keys, v.get_fetch_val(), schema), plan, v)
+
+
+@_translate_plan.register(dfx.Limit)
+def _(v: dfx.Limit, plan: LogicalPlan, t: _Translator) -> _Rel:
+    (child,) = t.inputs(plan)
+    skip = _limit_value(t, v.skip(), "OFFSET")
+    fetch = _limit_value(t, v.fetch(), "LIMIT")
+    return t.rel(lambda schema: ir.Limit(child.node, skip or 0, fetch, schema), plan, v)
+
+
+def _limit_value(t: _Translator, e: Any, clause: str) -> int | None:
+    # DataFusion 55 keeps LIMIT/OFFSET as expressions; after constant folding they are literals.
+    if e is None:
+        return None
+    e = _wrap(e)
+    value = e.python_value().as_py() if e.variant_name() == "Literal" else None
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    t.unsupported(f"{clause} must be a non-negative integer constant, not {e.canonical_name()}")
+    return None
+
+
+@_translate_plan.register(dfx.Aggregate)
+def _(v: dfx.Aggregate, plan: LogicalPlan, t: _Translator) -> _Rel:
+    (child,) = t.inputs(plan)
+    scope = t.scope(child)
+    group_exprs = [_wrap(g) for g in v.group_by_exprs()]
+    if any(g.variant_name() == "GroupingSet" for g in group_exprs):
+        t.unsupported("GROUPING SETS, ROLLUP and CUBE are not supported; use a UNION ALL of GROUP BYs")
+        for a in v.aggregate_exprs():  # keep collecting reasons
+            _aggregate_call(t, _wrap(a), scope, pa.field("", pa.null()))
+        return t.stand_in(plan, v)
+    group_by = t.exprs(group_exprs, scope)
+    df_schema = t.df_schema(plan)
+    calls = tuple(
+        _aggregate_call(t, _wrap(a), scope, df_schema.field(len(group_by) + i))
+        for i, a in enumerate(v.aggregate_exprs())
+    )
+    schema = normalize_schema(df_schema)
+    return _Rel(ir.Aggregate(child.node, group_by, calls, schema), plan, _field_names(v), df_schema)
+
+
+@_translate_plan.register(dfx.Distinct)
+def _(v: dfx.Distinct, plan: LogicalPlan, t: _Translator) -> _Rel:
+    (child,) = t.inputs(plan)
+    if repr(v).startswith("Distinct(Distinct ON"):  # the variant has no accessor for the kind
+        t.unsupported("SELECT DISTINCT ON is not supported")
+        return _Rel(ir.EmptyRelation(False, child.node.schema), plan, child.names, child.df_schema)
+    # DISTINCT = GROUP BY every column, no aggregates.
+    keys = tuple(ex.ColumnRef(i, f.name, f.type) for i, f in enumerate(child.node.schema))
+    node = ir.Aggregate(child.node, keys, (), child.node.schema)
+    return _Rel(node, plan, child.names, child.df_schema)
+
+
+@_translate_plan.register(dfx.Union)
+def _(v: dfx.Union, plan: LogicalPlan, t: _Translator) -> _Rel:
+    children = t.inputs(plan)
+    df_schema = t.df_schema(plan)
+    schema = normalize_schema(df_schema)
+    inputs = tuple(_conform(child, schema) for child in children)
+    return _Rel(ir.Union(inputs, schema), plan, _field_names(v), df_schema)
+
+
+def _conform(child: _Rel, schema: pa.Schema) -> ir.PlanNode:
+    """``child`` with the union's column types (DataFusion casts them itself; this is a guard)."""
+    have = child.node.schema
+    if len(have) != len(schema):
+        raise SQLError(f"internal planning error: a UNION input has {len(have)} columns, the union {len(schema)}")
+    if all(h.type == w.type for h, w in zip(have, schema)):
+        return child.node
+    exprs: list[ex.Expr] = []
+    for i, (h, w) in enumerate(zip(have, schema)):
+        ref = ex.ColumnRef(i, h.name, h.type)
+        exprs.append(ref if h.type == w.type else ex.Cast(ref, w.type))
+    fields = [pa.field(h.name, w.type, w.nullable) for h, w in zip(have, schema)]
+    return ir.Projection(child.node, tuple(exprs), pa.schema(fields))
+
+
+@_translate_plan.register(dfx.EmptyRelation)
+def _(v: dfx.EmptyRelation, plan: LogicalPlan, t: _Translator) -> _Rel:
+    return t.rel(lambda schema: ir.EmptyRelation(bool(v.produce_one_row()), schema), plan, v)
+
+
+@_translate_plan.register(dfx.Values)
+def _(v: dfx.Values, plan: LogicalPlan, t: _Translator) -> _Rel:
+    df_schema = t.df_schema(plan)
+    schema = normalize_schema(df_schema)
+    rows = tuple(
+        tuple(_values_cell(t, _wrap(cell), schema.field(j).type) for j, cell in enumerate(row)) for row in v.values()
+    )
+    return _Rel(ir.Values(rows, schema), plan, _field_names(v), df_schema)
+
+
+def _values_cell(t: _Translator, cell: DFExpr, dtype: pa.DataType) -> ex.Literal:
+    if cell.variant_name() != "Literal":
+        t.unsupported(f"VALUES entries must be constants, not {cell.canonical_name()}")
+        return ex.Literal(None, dtype)
+    literal = _literal(t, cell.python_value())
+    if literal.dtype == dtype or literal.value is None:
+        return ex.Literal(literal.value, dtype)
+    try:  # a VALUES column has one type; DataFusion casts entries to it when it runs them
+        value = pa.scalar(literal.value, type=literal.dtype).cast(dtype).as_py()
+    except (pa.ArrowException, TypeError, ValueError):
+        t.unsupported(f"VALUES entry {cell.canonical_name()} does not convert to the column type {dtype}")
+        return ex.Literal(None, dtype)
+    return ex.Literal(value, dtype)
+
+
+# ---- joins ----------------------------------------------------------------------------------
+
+_JOIN_TYPES = {
+    "Inner": ir.JoinType.INNER,
+    "Left": ir.JoinType.LEFT,
+    "Right": ir.JoinType.RIGHT,
+    "Full": ir.JoinType.FULL,
+    "LeftSemi": ir.JoinType.LEFT_SEMI,
+    "LeftAnti": ir.JoinType.LEFT_ANTI,
+    "RightSemi": ir.JoinType.RIGHT_SEMI,
+    "RightAnti": ir.JoinType.RIGHT_ANTI,
+    "LeftMark": ir.JoinType.LEFT_MARK,
+}
+
+
+@_translate_plan.register(dfx.Join)
+def _(v: dfx.Join, plan: LogicalPlan, t: _Translator) -> _Rel:
+    left, right = t.inputs(plan)
+    lscope, rscope, both = t.scope(left), t.scope(right), t.join_scope(left, right)
+    pairs = [(_wrap(lk), _wrap(rk)) for lk, rk in v.on()]
+    left_keys = tuple(t.expr(lk, lscope) for lk, _ in pairs)
+    right_keys = tuple(t.expr(rk, rscope) for _, rk in pairs)
+    condition = _wrap(v.filter()) if v.filter() is not None else None
+    filt = t.expr(condition, both) if condition is not None else None
+    kind = str(v.join_type())
+    how = _JOIN_TYPES.get(kind)
+    if how is None:
+        t.unsupported(f"unsupported join type {kind}")
+        return t.stand_in(plan, v)
+    df_schema = t.df_schema(plan)
+    schema = normalize_schema(df_schema)
+    names = _field_names(v)
+    if how is ir.JoinType.INNER and not pairs and condition is None:
+        return _Rel(ir.CrossJoin(left.node, right.node, schema), plan, names, df_schema)
+    if how is ir.JoinType.LEFT_ANTI:
+        null_aware = _anti_join_null_aware(t, plan, len(pairs))
+    elif how is ir.JoinType.LEFT_MARK:
+        # Whether any match condition can be UNKNOWN, by DataFusion's own nullability analysis.
+        unknowable = any(lscope.field(lk).nullable or rscope.field(rk).nullable for lk, rk in pairs) or (
+            condition is not None and both.field(condition).nullable
+        )
+        if t.subquery_kind == "in" and len(pairs) == 1 and condition is None:
+            null_aware = True  # every subquery of the query is an uncorrelated IN: SQL's rule
+        elif t.subquery_kind == "exists":
+            null_aware = False  # EXISTS is never unknown
+        else:
+            null_aware = _mark_join_null_aware(t, names[-1], unknowable)
+    else:
+        null_aware = False
+    node = ir.Join(
+        left.node, right.node, how, left_keys, right_keys, filt, bool(v.null_equals_null()), null_aware, schema
+    )
+    return _Rel(node, plan, names, df_schema)
+
+
+# ---- windows --------------------------------------------------------------------------------
+
+
+@_translate_plan.register(dfx.WindowExpr)
+def _(v: dfx.WindowExpr, plan: LogicalPlan, t: _Translator) -> _Rel:
+    (child,) = t.inputs(plan)
+    scope = t.scope(child)
+    df_schema = t.df_schema(plan)
+    first = len(child.node.schema)
+    calls = tuple(
+        _window_call(t, v, _wrap(w), scope, df_schema.field(first + i)) for i, w in enumerate(v.get_window_expr())
+    )
+    schema = normalize_schema(df_schema)
+    return _Rel(ir.Window(child.node, calls, schema), plan, _field_names(v), df_schema)
