@@ -1,8 +1,8 @@
 """Backend-identical partition ids: one seeded hash over Arrow-layout buffers, numpy or cupy.
 
 The two sides of a join may be partitioned on different devices (one side's filter fell back to
-the CPU), so a key must land in the same partition whichever backend hashed it (DESIGN.md,
-"Partition ids must be identical on both backends"). pyarrow has no scalar hash kernel and cuDF's
+the CPU), so a key must land in the same partition whichever backend hashed it: partition ids are
+identical on both backends, for every key type. pyarrow has no scalar hash kernel and cuDF's
 murmur3 is not reproducible bit for bit on the host, so the hash is written once here against the
 array API: ``xp`` is ``numpy`` on the CPU and ``cupy`` on the GPU, and only methods/functions the
 two share are used (``astype``, ``view``, ``cumsum``, ``where``, ``repeat``, integer operators,

@@ -1,9 +1,10 @@
 """The cuDF kernels are type-checked against pylibcudf's own stubs, and the check bites.
 
-No CI machine has a GPU, so this is what proves, on every run, that each pylibcudf call in
-gpu_exec/cudf/kernels.py names a real function with arguments of the right types (DESIGN.md:
-"mypy --strict checks every call's name, arguments and result types against the real cuDF API").
-The stubs come from pylibcudf-cu12 / rmm-cu12 installed with --no-deps (the Makefile does it).
+No CI machine has a GPU, so this is what proves, on every run, that each pylibcudf call in the
+modules of gpu_exec/cudf/ names a real function with arguments of the right types: mypy --strict
+checks every call's name, arguments and result types against the real cuDF API, so a wrong call
+fails here instead of on the first GPU run. The stubs come from pylibcudf-cu12 / rmm-cu12
+installed with --no-deps (the Makefile does it).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-KERNELS = REPO / "gpu_exec" / "cudf" / "kernels.py"
+CUDF = REPO / "gpu_exec" / "cudf"
 
 pytestmark = [
     pytest.mark.skipif(
@@ -57,14 +58,16 @@ def test_mypy_strict_passes_on_the_repo_config(cache: Path) -> None:
 
 # Two deliberate mistakes, each a real pylibcudf call gone wrong in a way that would only show
 # up on a GPU: a misspelled function, and a wrong argument type (our column wrapper where
-# pylibcudf wants its own Column).
+# pylibcudf wants its own Column). Each names the module of gpu_exec/cudf/ that holds the call.
 MISTAKES = [
     (
+        "relational.py",
         "plc.stream_compaction.apply_retention_mask(table.table, mask.data)",
         "plc.stream_compaction.apply_retention_masks(table.table, mask.data)",
         r'Module has no attribute "apply_retention_masks"',
     ),
     (
+        "strings.py",
         "plc.strings.contains.like(x, pattern, escape_char)",
         "plc.strings.contains.like(CudfColumn(x, pa.string()), pattern, escape_char)",
         r'Argument 1 to "like" has incompatible type "CudfColumn"; expected "Column"',
@@ -73,26 +76,30 @@ MISTAKES = [
 
 
 def test_mypy_catches_wrong_pylibcudf_calls(tmp_path: Path, cache: Path) -> None:
-    source = KERNELS.read_text()
-    broken = source
+    broken: dict[str, str] = {}
     lines = {}
-    for correct, wrong, _ in MISTAKES:
-        assert broken.count(correct) == 1, f"the call to break is no longer in cudf_kernels.py: {correct}"
-        broken = broken.replace(correct, wrong)
-        lines[wrong] = broken[: broken.index(wrong)].count("\n") + 1
-    # The broken copy is checked as a module of its own beside the real project (MYPYPATH), with
-    # the repo's configuration: strict, pylibcudf's stubs, the same overrides.
-    copy = tmp_path / "broken_cudf_kernels.py"
-    copy.write_text(broken)
+    for module, correct, wrong, _ in MISTAKES:
+        source = broken.get(module, (CUDF / module).read_text())
+        assert source.count(correct) == 1, f"the call to break is gone from gpu_exec/cudf/{module}: {correct}"
+        broken[module] = source.replace(correct, wrong)
+        lines[wrong] = broken[module][: broken[module].index(wrong)].count("\n") + 1
+    # Each broken copy is checked as a module of its own beside the real project (MYPYPATH: its
+    # imports of sibling modules, gpu_exec.cudf.columns and the rest, resolve to the real ones),
+    # with the repo's configuration: strict, pylibcudf's stubs, the same overrides.
+    copies = []
+    for module, text in broken.items():
+        copy = tmp_path / f"broken_{module}"
+        copy.write_text(text)
+        copies.append(str(copy))
     result = _mypy(
-        "--config-file", str(REPO / "pyproject.toml"), str(copy), cwd=tmp_path, cache=cache, mypy_path=REPO
+        "--config-file", str(REPO / "pyproject.toml"), *copies, cwd=tmp_path, cache=cache, mypy_path=REPO
     )
     output = result.stdout + result.stderr
     assert result.returncode == 1, f"mypy should have failed:\n{output}"
-    for _, wrong, message in MISTAKES:
+    for module, _, wrong, message in MISTAKES:
         line = lines[wrong]
-        assert re.search(rf"broken_cudf_kernels\.py:{line}: error: {message}", output), (
-            f"expected {message!r} at line {line}:\n{output}"
+        assert re.search(rf"broken_{re.escape(module)}:{line}: error: {message}", output), (
+            f"expected {message!r} at broken_{module}:{line}:\n{output}"
         )
-    # Only the injected mistakes: the rest of the copy is as clean as the original.
+    # Only the injected mistakes: the rest of each copy is as clean as the original.
     assert len(re.findall(r": error:", output)) == len(MISTAKES), output

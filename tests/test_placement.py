@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 
 import gpu_exec
-from fallback_cpu.arrow_kernels import ArrowKernels
+from fallback_cpu.kernels import ArrowKernels
 from gpu_exec.engine.device import DeviceChoice
 from gpu_exec.testing.tpch import QUERY_NUMBERS, query_sql
 from gpu_exec.api.sql_scripts import split_statements

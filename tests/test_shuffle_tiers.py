@@ -12,7 +12,7 @@ from typing import Any
 import pyarrow as pa
 import pytest
 
-from fallback_cpu.arrow_kernels import ArrowKernels
+from fallback_cpu.kernels import ArrowKernels
 from gpu_exec.executor.shuffle_store import DevicePiece, ShuffleStore, decode_ipc
 
 SCHEMA = pa.schema([("x", pa.int64()), ("s", pa.string())])

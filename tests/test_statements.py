@@ -337,7 +337,7 @@ def test_rewrite_copy_options(sql: str, rewritten: str) -> None:
 
 
 def test_a_failed_file_write_leaves_no_half_file(tmp_path: Path) -> None:
-    from fallback_cpu.arrow_kernels import ArrowKernels
+    from fallback_cpu.kernels import ArrowKernels
     from gpu_exec.engine.context import ExecutionContext
     from gpu_exec.engine.operators.write import write_files
     from planner.ir import EmptyRelation, FileFormat

@@ -1,8 +1,8 @@
 """The cuDF kernels' capability table: what the GPU backend runs with DataFusion's semantics.
 
 Pure Python, no cuDF import, so a CPU-only machine can plan "as if GPU" (EXPLAIN and CI). Every
-entry names why an operator must stay on the CPU; the facts come from PYLIBCUDF.md (section
-numbers cited) and from where libcudf's answer differs from DataFusion's.
+entry names why an operator must stay on the CPU: what libcudf cannot hold or take (the pylibcudf
+facts are in gpu_exec/cudf/NOTES.md, sections named), or where its answer differs from DataFusion's.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ __all__ = ["CudfCapabilities", "GPU_PARQUET_COMPRESSIONS"]
 # Parquet codecs (pyarrow's names) the cuDF kernels' writer maps to libcudf's CompressionType.
 GPU_PARQUET_COMPRESSIONS = frozenset({"snappy", "zstd", "lz4", "none"})
 
-# Functions whose pattern / position arguments libcudf takes only as scalars (PYLIBCUDF.md §11).
+# Functions whose pattern / position arguments libcudf takes only as scalars (NOTES.md, 'Strings').
 _SCALAR_ARGUMENTS = {"replace": (1, 2), "substr": (1, 2), "trim": (1,), "ltrim": (1,), "rtrim": (1,)}
 
 
@@ -47,7 +47,7 @@ class CudfCapabilities:
         return None
 
     def type_reason(self, dtype: pa.DataType) -> str | None:
-        # PYLIBCUDF.md §1: the Arrow types libcudf can hold.
+        # The Arrow types libcudf can hold (NOTES.md, 'Metadata').
         if pa.types.is_decimal(dtype):
             return "decimal256 has no libcudf type" if dtype.bit_width == 256 else None
         if pa.types.is_timestamp(dtype) and dtype.tz is not None:
@@ -67,7 +67,8 @@ class CudfCapabilities:
 
     def expression_reason(self, expr: Expr) -> str | None:
         if pa.types.is_interval(expr.dtype) and not isinstance(expr, Literal):
-            return "interval values other than constants are not representable in libcudf (PYLIBCUDF.md §1)"
+            # libcudf has no interval type: only literals, folded into date/timestamp arithmetic.
+            return "interval values other than constants are not representable in libcudf"
         if isinstance(expr, ScalarFunction):
             return self._function_reason(expr)
         if isinstance(expr, Cast):
@@ -83,6 +84,6 @@ class CudfCapabilities:
         if call.name == "replace":
             search = call.args[1]
             if isinstance(search, Literal) and search.value == "":
-                # PYLIBCUDF.md §11: libcudf's replace of an empty target differs from DataFusion's.
+                # libcudf's replace of an empty target differs from DataFusion's (NOTES.md, 'Strings').
                 return "replace() with an empty search string: libcudf and DataFusion disagree on it"
         return None

@@ -1,11 +1,11 @@
 """Device memory: the RMM memory resource of a GPU process, set up once, before any allocation.
 
-PYLIBCUDF.md §15: one resource per process and GPU, kept referenced for the life of the process.
-"async" (``CudaAsyncMemoryResource``, cudf-polars' default) lets the driver pool memory and share
-it with other libraries; "pool" (``PoolMemoryResource``) reserves ``pool_size`` up front and is the
-fastest when the process owns the GPU. Both are wrapped in a ``StatisticsResourceAdaptor`` so the
-current and peak bytes can be reported. Under dask-cuda, the cluster's own ``rmm_pool_size`` /
-``rmm_async`` options configure the workers instead — never both.
+One resource per process and GPU, kept referenced for the life of the process (NOTES.md,
+'Memory resource'). "async" (``CudaAsyncMemoryResource``, cudf-polars' default) lets the driver
+pool memory and share it with other libraries; "pool" (``PoolMemoryResource``) reserves
+``pool_size`` up front and is the fastest when the process owns the GPU. Both are wrapped in a
+``StatisticsResourceAdaptor`` so the current and peak bytes can be reported. Under dask-cuda, the
+cluster's own ``rmm_pool_size`` / ``rmm_async`` options configure the workers instead — never both.
 """
 
 from __future__ import annotations

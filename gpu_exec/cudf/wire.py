@@ -26,7 +26,7 @@ from distributed.protocol.serialize import dask_deserialize, dask_serialize
 if TYPE_CHECKING:
     import pyarrow as pa
 
-    from gpu_exec.cudf.kernels import CudfTable
+    from gpu_exec.cudf.columns import CudfTable
 
 __all__ = ["PackedTable", "PACK_PROTOCOLS", "device_nbytes", "is_cudf_table", "pack", "unpack",
            "use_pack_path"]
@@ -61,7 +61,7 @@ def device_nbytes(table: CudfTable) -> int:
 
 def is_cudf_table(table: object) -> bool:
     """Whether ``table`` is a CudfTable (imports the cuDF kernels only on a GPU executor's path)."""
-    from gpu_exec.cudf.kernels import CudfTable
+    from gpu_exec.cudf.columns import CudfTable
 
     return isinstance(table, CudfTable)
 
@@ -89,7 +89,7 @@ def unpack(packed: PackedTable) -> CudfTable:
     import pylibcudf as plc
     import rmm
 
-    from gpu_exec.cudf.kernels import CudfTable
+    from gpu_exec.cudf.columns import CudfTable
 
     gpu_data = packed.gpu_data
     if not hasattr(gpu_data, "__cuda_array_interface__"):

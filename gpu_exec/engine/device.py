@@ -82,6 +82,6 @@ def make_kernels(device: DeviceChoice, memory: GpuMemoryConfig | None = None):  
 
         setup_gpu_memory(memory or GpuMemoryConfig())
         return CudfKernels()
-    from fallback_cpu.arrow_kernels import ArrowKernels
+    from fallback_cpu.kernels import ArrowKernels
 
     return ArrowKernels()

@@ -56,7 +56,7 @@ def append_columns(
 @singledispatch
 def evaluate(expr: Expr, table: Table, ctx: ExecutionContext) -> Operand:
     """``expr`` over ``table``: a backend column, or a Literal when the value is constant."""
-    # translate.py refuses every expression kind not handled below; reaching here is a bug.
+    # translate/ refuses every expression kind not handled below; reaching here is a bug.
     raise ExecutionError(f"internal error: no evaluator for expression {type(expr).__name__}")
 
 

@@ -1,6 +1,6 @@
 """The Kernels protocol: the primitives every operator is written against, once for all backends.
 
-Two implementations: ``fallback_cpu.arrow_kernels.ArrowKernels`` (pyarrow.compute / acero, the CPU
+Two implementations: ``fallback_cpu.kernels.ArrowKernels`` (pyarrow.compute / acero, the CPU
 everywhere) and ``gpu_exec.cudf.kernels.CudfKernels`` (pylibcudf). Operators never look inside a
 Table or Column: they are opaque backend objects (an Arrow table / array on CPU, a pylibcudf
 table / column on GPU). Granularity follows pylibcudf, so a GPU kernel is a few library calls.

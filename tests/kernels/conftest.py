@@ -43,7 +43,7 @@ def kernels(request: pytest.FixtureRequest) -> Any:
     """Each backend's Kernels: "cpu" always, "gpu" when a GPU and the cuDF kernels are here."""
     if request.param == "gpu":
         return _gpu_kernels()
-    from fallback_cpu.arrow_kernels import ArrowKernels
+    from fallback_cpu.kernels import ArrowKernels
 
     return ArrowKernels()
 

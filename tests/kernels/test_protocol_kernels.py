@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from fallback_cpu.arrow_kernels import ArrowKernels
+from fallback_cpu.kernels import ArrowKernels
 from gpu_exec.engine.kernels import KERNEL_METHODS, Kernels
 
 # The GPU backend imports on any machine (pylibcudf and cupy load at its first kernel call), so

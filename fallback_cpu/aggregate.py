@@ -1,0 +1,108 @@
+"""Group-by aggregates and AVG on Arrow (acero's hash aggregates, DataFusion's rules)."""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from fallback_cpu.cast import _cast_array
+from fallback_cpu.columns import (
+    _array,
+    _data_errors,
+    _from_numpy,
+    _numpy_values,
+    _valid_mask,
+    make_table,
+)
+from fallback_cpu.decimals import _Dec, _decimal_array, _int_divide, _rescale_up
+from fallback_cpu.relational import _group_key
+from fallback_cpu.types import sum_type_of
+
+
+def group_by(
+    table: pa.Table,
+    keys: Sequence[int],
+    aggs: Sequence[tuple[int | None, str, pa.DataType]],
+    use_threads: bool,
+) -> pa.Table:
+    n = table.num_rows
+    columns: dict[str, pa.Array | pa.ChunkedArray] = {}
+    for j, k in enumerate(keys):
+        columns[f"k{j}"] = _group_key(table.column(k))
+    requests = []
+    nan_flags: dict[int, str] = {}  # agg index → name of its "any NaN in the group" result
+    for i, (index, func, _out_type) in enumerate(aggs):
+        source = table.column(index) if index is not None else pa.nulls(n, pa.int8())
+        if func == "sum" and not pa.types.is_decimal128(source.type):
+            # (Arrow's hash_sum of a decimal128 already accumulates in 128 bits and returns
+            # decimal128(38, s), sum_type_of's type: no cast needed.)
+            source = source.cast(sum_type_of(source.type))
+        kernel, options = _aggregate_plan(func)
+        columns[f"v{i}"] = source
+        requests.append((f"v{i}", kernel, options))
+        if func == "max" and _has_nan(source):
+            # pyarrow's MAX skips NaN; DataFusion orders NaN above every number, so a group
+            # holding a NaN has MAX NaN.
+            columns[f"nan{i}"] = pc.is_nan(source)
+            requests.append((f"nan{i}", "any", pc.ScalarAggregateOptions(skip_nulls=True, min_count=1)))
+            nan_flags[i] = f"nan{i}_any"
+    if not columns:
+        columns["_"] = pa.nulls(n, pa.int8())
+    grouped = (
+        pa.table(columns)
+        .group_by([f"k{j}" for j in range(len(keys))], use_threads=use_threads)
+        .aggregate(requests)
+    )
+    out_columns, names = [], []
+    for j, k in enumerate(keys):
+        out_columns.append(_array(grouped.column(f"k{j}")))
+        names.append(table.schema.field(k).name)
+    for i, (_index, func, out_type) in enumerate(aggs):
+        kernel, _ = _aggregate_plan(func)
+        result = _array(grouped.column(f"v{i}_{kernel}"))
+        if i in nan_flags:
+            has_nan = pc.fill_null(_array(grouped.column(nan_flags[i])), False)
+            result = pc.if_else(has_nan, pa.scalar(float("nan"), result.type), result)
+        with _data_errors(f"{func} aggregate"):
+            out_columns.append(_cast_array(result, out_type, safe=False))
+        names.append(f"{func}_{i}")
+    fields = [pa.field(nm, c.type) for nm, c in zip(names, out_columns)]
+    return make_table(out_columns, pa.schema(fields), grouped.num_rows)
+
+
+def average(total: pa.Array, count: pa.Array, out_type: pa.DataType) -> pa.Array:
+    s, c = _array(total), _array(count)
+    counts = _numpy_values(c).astype(np.int64)
+    has_value = _valid_mask(s) & _valid_mask(c) & (counts != 0)
+    safe_counts = np.where(has_value, counts, 1)
+    if pa.types.is_decimal(out_type):
+        # DataFusion's decimal AVG: the sum rescaled to the result scale, divided by the
+        # count, truncated toward zero (avg(1, 2, 2) = 1.666666, not 1.666667).
+        dec = _Dec.of(s)
+        quotient = _int_divide(_rescale_up(dec.values, out_type.scale - dec.scale), safe_counts, "trunc")
+        return _decimal_array(quotient, has_value, out_type, safe=False, what="avg")
+    sums = _numpy_values(_cast_array(s, pa.float64(), safe=False), 0.0)
+    return _from_numpy(sums / safe_counts, has_value, pa.float64()).cast(out_type)
+
+
+def _has_nan(col: pa.Array | pa.ChunkedArray) -> bool:
+    return pa.types.is_floating(col.type) and bool(pc.any(pc.is_nan(col)).as_py())
+
+
+def _aggregate_plan(func: str) -> tuple[str, Any]:
+    if func == "sum":
+        return "sum", pc.ScalarAggregateOptions(skip_nulls=True, min_count=1)
+    if func in ("min", "max"):
+        return func, pc.ScalarAggregateOptions(skip_nulls=True, min_count=1)
+    if func == "count":
+        return "count", pc.CountOptions(mode="only_valid")
+    if func == "count_all":
+        return "count", pc.CountOptions(mode="all")
+    if func == "any_value":
+        # "any value of the group": MIN is such a value, and a deterministic one, so the CPU and
+        # GPU backends agree row for row.
+        return "min", pc.ScalarAggregateOptions(skip_nulls=True, min_count=1)
+    raise ValueError(f"unknown aggregate function {func!r}")

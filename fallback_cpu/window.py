@@ -1,0 +1,199 @@
+"""Window functions: numpy running aggregates and ranks over the sorted rows."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Callable, Sequence
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from fallback_cpu.cast import _cast_array
+from fallback_cpu.columns import (
+    _array,
+    _data_errors,
+    _from_numpy,
+    _numpy_values,
+    _valid_mask,
+)
+from fallback_cpu.decimals import (
+    _Dec,
+    _decimal_array,
+    _int_divide,
+    _rescale,
+    _rescale_up,
+)
+from fallback_cpu.relational import sort_indices
+from fallback_cpu.types import sum_type_of
+from planner.expr import WindowFrame, WindowFunction
+
+if TYPE_CHECKING:
+    from planner.expr import WindowCall
+
+
+def window(
+    table: pa.Table,
+    call: WindowCall,
+    arg: int | None,
+    partition_by: Sequence[int],
+    order_by: Sequence[tuple[int, bool, bool]],
+) -> pa.Array:
+    n = table.num_rows
+    sort_spec = [(p, True, True) for p in partition_by] + list(order_by)
+    order = _numpy_values(sort_indices(table, sort_spec)).astype(np.int64)
+    take = pa.array(order)
+    partition_cols = [_array(table.column(p)).take(take) for p in partition_by]
+    order_cols = [_array(table.column(i)).take(take) for i, _, _ in order_by]
+    part_flags = _change_flags(partition_cols, n)
+    peer_flags = part_flags | _change_flags(order_cols, n)
+    part_start = _group_starts(part_flags)
+    func = call.func
+    if func is WindowFunction.ROW_NUMBER:
+        values = np.arange(n) - part_start + 1
+        result = _from_numpy(values.astype(np.uint64), None, pa.uint64())
+    elif func is WindowFunction.RANK:
+        values = _group_starts(peer_flags) - part_start + 1
+        result = _from_numpy(values.astype(np.uint64), None, pa.uint64())
+    elif func is WindowFunction.DENSE_RANK:
+        peer_count = np.cumsum(peer_flags)
+        values = peer_count - peer_count[part_start] + 1
+        result = _from_numpy(values.astype(np.uint64), None, pa.uint64())
+    else:
+        source = _array(table.column(arg)).take(take) if arg is not None else pa.nulls(n, pa.int8())
+        frame_end = {
+            WindowFrame.WHOLE_PARTITION: _group_ends(part_flags),
+            WindowFrame.RANGE_TO_CURRENT: _group_ends(peer_flags),
+            WindowFrame.ROWS_TO_CURRENT: np.arange(n),
+        }[call.frame]
+        result = _window_aggregate(func, source, arg is None, part_start, frame_end, call.dtype)
+    inverse = np.empty(n, dtype=np.int64)
+    inverse[order] = np.arange(n, dtype=np.int64)
+    with _data_errors(f"window {func.value}"):
+        return _cast_array(result.take(pa.array(inverse)), call.dtype, safe=False)
+
+
+def _window_aggregate(
+    func: WindowFunction,
+    source: pa.Array,
+    count_rows: bool,
+    part_start: np.ndarray,
+    frame_end: np.ndarray,
+    out_type: pa.DataType,
+) -> pa.Array:
+    """A running aggregate from the partition start to ``frame_end`` of every sorted row."""
+    valid = np.ones(len(source), bool) if count_rows else _valid_mask(source)
+    counts = _segmented_prefix(valid.astype(np.int64), part_start)[frame_end]
+    if func is WindowFunction.COUNT:
+        return pa.array(counts, type=pa.int64())
+    has_value = counts > 0
+    if func in (WindowFunction.MIN, WindowFunction.MAX):
+        # Dense codes of the values (strings, dates, decimals alike): a min/max over int64
+        # codes, then the value back through any row that holds that code.
+        codes = _numpy_values(pc.rank(source, sort_keys="ascending", tiebreaker="dense")).astype(np.int64)
+        if func is WindowFunction.MIN:
+            scanned = _segmented_scan(
+                np.where(valid, codes, np.iinfo(np.int64).max), part_start, np.minimum
+            )
+        else:
+            scanned = _segmented_scan(np.where(valid, codes, -1), part_start, np.maximum)
+        representative = np.zeros(int(codes.max(initial=0)) + 1, dtype=np.int64)
+        representative[codes] = np.arange(len(codes))
+        picked = representative[np.clip(scanned[frame_end], 0, len(representative) - 1)]
+        return source.take(pa.array(picked, mask=~has_value))
+    t = source.type
+    if pa.types.is_decimal(t) or pa.types.is_integer(t):
+        dec = _Dec.of(source)
+        totals = _segmented_prefix(np.where(valid, dec.values, 0), part_start)[frame_end]
+        scale = dec.scale
+        if func is WindowFunction.SUM:
+            if pa.types.is_decimal(out_type):
+                return _decimal_array(
+                    _rescale(totals, scale, out_type.scale, "half_away"),
+                    has_value,
+                    out_type,
+                    safe=False,
+                    what="window sum",
+                )
+            sum_type = sum_type_of(t)
+            if totals.dtype == object:  # int64 wrap-around, as DataFusion's integer SUM
+                totals = np.array([((v + 2**63) % 2**64) - 2**63 for v in totals], dtype=np.int64)
+            return _from_numpy(totals.astype(sum_type.to_pandas_dtype()), has_value, sum_type)
+        if pa.types.is_decimal(out_type):  # AVG(decimal): truncated at the planned scale
+            safe_counts = np.where(has_value, counts, 1)
+            quotient = _int_divide(_rescale_up(totals, out_type.scale - scale), safe_counts, "trunc")
+            return _decimal_array(quotient, has_value, out_type, safe=False, what="window avg")
+        as_float = (
+            totals.astype(np.float64) if totals.dtype != object else np.array([float(v) for v in totals])
+        )
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return _from_numpy(as_float / np.where(has_value, counts, 1), has_value, pa.float64())
+    values = np.where(valid, _numpy_values(source.cast(pa.float64()), 0.0), 0.0)
+    totals = _segmented_scan(values, part_start, np.add)[frame_end]
+    if func is WindowFunction.SUM:
+        return _from_numpy(totals, has_value, pa.float64())
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return _from_numpy(totals / np.where(has_value, counts, 1), has_value, pa.float64())
+
+
+def _change_flags(columns: Sequence[pa.Array], n: int) -> np.ndarray:
+    """flags[i]: row i differs from row i-1 in some column (NULLs equal each other, NaNs too);
+    flags[0] is True."""
+    flags = np.zeros(n, dtype=bool)
+    if n:
+        flags[0] = True
+    for col in columns:
+        if n < 2:
+            break
+        a, b = col.slice(1), col.slice(0, n - 1)
+        differ = pc.fill_null(pc.not_equal(a, b), True)
+        both_null = pc.and_(pc.is_null(a), pc.is_null(b))
+        if pa.types.is_floating(col.type):
+            both_nan = pc.fill_null(pc.and_(pc.is_nan(a), pc.is_nan(b)), False)
+            both_null = pc.or_(both_null, both_nan)
+        differ = pc.and_(differ, pc.invert(both_null))
+        flags[1:] |= np.asarray(differ.to_numpy(zero_copy_only=False), dtype=bool)
+    return flags
+
+
+def _group_starts(flags: np.ndarray) -> np.ndarray:
+    """For every row, the index of the first row of its group (groups start where flags)."""
+    idx = np.arange(len(flags))
+    return np.maximum.accumulate(np.where(flags, idx, 0)) if len(flags) else idx
+
+
+def _group_ends(flags: np.ndarray) -> np.ndarray:
+    """For every row, the index of the last row of its group."""
+    n = len(flags)
+    if n == 0:
+        return np.arange(0)
+    last = np.zeros(n, dtype=bool)
+    last[:-1] = flags[1:]
+    last[-1] = True
+    idx = np.where(last, np.arange(n), n)
+    return np.minimum.accumulate(idx[::-1])[::-1]
+
+
+def _segmented_prefix(values: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """Inclusive running sum restarting at each segment, exact for integers (int64 wraps like
+    DataFusion; Python ints are exact): total prefix minus the prefix before the segment."""
+    prefix = np.cumsum(values)
+    before = np.concatenate([np.zeros(1, dtype=prefix.dtype), prefix[:-1]])
+    return prefix - before[starts]
+
+
+def _segmented_scan(values: np.ndarray, starts: np.ndarray, op: Callable[[Any, Any], Any]) -> np.ndarray:
+    """Inclusive scan with an associative ``op`` restarting at each segment: Hillis-Steele
+    doubling, log2(longest segment) vectorised passes. Used for float sums (subtracting float
+    prefixes loses the small partitions' precision) and min/max."""
+    out = values.copy()
+    n = len(out)
+    if n == 0:
+        return out
+    idx = np.arange(n)
+    longest = int((idx - starts).max()) + 1
+    shift = 1
+    while shift < longest:
+        rows = np.nonzero(idx - shift >= starts)[0]
+        out[rows] = op(out[rows], out[rows - shift])
+        shift *= 2
+    return out
