@@ -1,4 +1,4 @@
-"""Scalar functions (one per name in planner.expr.SCALAR_FUNCTIONS), CASE and IN."""
+"""Scalar functions (one per name in planner.functions.SCALAR_FUNCTIONS), CASE and IN."""
 
 from __future__ import annotations
 
@@ -52,7 +52,7 @@ from planner.expr import BinaryOperator, Literal
 def scalar_function(
     name: str, args: Sequence[Operand], out_type: pa.DataType, num_rows: int
 ) -> pa.Array:
-    handler = _SCALAR_FUNCTIONS.get(name)
+    handler = SCALAR_FUNCTION_KERNELS.get(name)
     if handler is None:
         raise ExecutionError(f"scalar function {name!r} is not implemented")
     result = handler(list(args), out_type, num_rows)
@@ -189,7 +189,7 @@ def _fn_nullif(args: list[Operand], out_type: pa.DataType, n: int) -> pa.Array:
 
 _ScalarFunction = Callable[[list[Operand], pa.DataType, int], pa.Array]
 
-_SCALAR_FUNCTIONS: dict[str, _ScalarFunction] = {
+SCALAR_FUNCTION_KERNELS: dict[str, _ScalarFunction] = {
     "substr": _fn_substr,
     "upper": _fn_upper,
     "lower": _fn_lower,

@@ -41,8 +41,6 @@ __all__ = [
     "WindowFunction",
     "WindowFrame",
     "WindowCall",
-    "SCALAR_FUNCTIONS",
-    "DATE_PART_ALIASES",
     "child_exprs",
     "walk",
     "column_refs",
@@ -260,51 +258,9 @@ class Like(Expr):
     dtype: pa.DataType = dataclasses.field(default_factory=pa.bool_)
 
 
-# Scalar functions both backends implement, with their SQL semantics (DataFusion's):
-SCALAR_FUNCTIONS: dict[str, str] = {
-    "substr": "substr(s, start[, length]): 1-based, characters; start <= 0 eats into length",
-    "upper": "upper(s), Unicode-aware",
-    "lower": "lower(s), Unicode-aware",
-    "character_length": "number of characters (also length/char_length)",
-    "octet_length": "number of bytes",
-    "trim": "btrim(s[, chars]): strip chars (default ' ') from both ends",
-    "ltrim": "strip from the start",
-    "rtrim": "strip from the end",
-    "concat": "concat(a, b, ...): NULL arguments are skipped",
-    "starts_with": "starts_with(s, prefix)",
-    "ends_with": "ends_with(s, suffix)",
-    "strpos": "strpos(s, sub): 1-based position, 0 if absent",
-    "replace": "replace(s, from, to): every occurrence, literal",
-    "abs": "abs(x)",
-    "round": "round(x[, digits]): half away from zero",
-    "floor": "floor(x)",
-    "ceil": "ceil(x)",
-    "coalesce": "first non-NULL argument",
-    "nullif": "nullif(a, b): NULL when a = b, else a",
-    "date_part": "date_part('year'|'quarter'|'month'|'week'|'day'|'doy'|'dow'|'hour'|'minute'|'second', d); "
-    "the first argument is a string Literal",
-    "date_trunc": "date_trunc('year'|'quarter'|'month'|'week'|'day', d); first argument a Literal",
-}
-
-
-# Other spellings of date_part / date_trunc units DataFusion accepts; translate/ writes the
-# canonical unit into the IR, so kernels only ever see the names in SCALAR_FUNCTIONS.
-DATE_PART_ALIASES: dict[str, str] = {
-    "years": "year",
-    "months": "month",
-    "weeks": "week",
-    "days": "day",
-    "hours": "hour",
-    "minutes": "minute",
-    "seconds": "second",
-    "dayofweek": "dow",
-    "dayofyear": "doy",
-}
-
-
 @dataclass(frozen=True, slots=True)
 class ScalarFunction(Expr):
-    """A call of one of ``SCALAR_FUNCTIONS`` (canonical name)."""
+    """A call of one of ``planner.functions.SCALAR_FUNCTIONS`` (by its canonical name)."""
 
     name: str
     args: tuple[Expr, ...]

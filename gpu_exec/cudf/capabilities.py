@@ -12,13 +12,21 @@ import pyarrow as pa
 from planner.expr import Cast, Expr, Literal, ScalarFunction
 from planner.ir import FileWrite, PlanNode
 
-__all__ = ["CudfCapabilities", "GPU_PARQUET_COMPRESSIONS"]
+__all__ = ["CudfCapabilities", "GPU_PARQUET_COMPRESSIONS", "GPU_FUNCTIONS"]
 
 # Parquet codecs (pyarrow's names) the cuDF kernels' writer maps to libcudf's CompressionType.
 GPU_PARQUET_COMPRESSIONS = frozenset({"snappy", "zstd", "lz4", "none"})
 
-# Functions whose pattern / position arguments libcudf takes only as scalars (NOTES.md, 'Strings').
-_SCALAR_ARGUMENTS = {"replace": (1, 2), "substr": (1, 2), "trim": (1,), "ltrim": (1,), "rtrim": (1,)}
+# Every function of planner.functions that the cuDF kernels run → the positions of the arguments
+# libcudf takes only as scalars (patterns, positions: NOTES.md, 'Strings'), () when any argument
+# may be a column. A function missing here is placed on the CPU; tests/test_function_table.py
+# requires an entry for each function of the table.
+GPU_FUNCTIONS: dict[str, tuple[int, ...]] = {
+    "substr": (1, 2), "upper": (), "lower": (), "character_length": (), "octet_length": (),
+    "trim": (1,), "ltrim": (1,), "rtrim": (1,), "concat": (), "starts_with": (), "ends_with": (),
+    "strpos": (), "replace": (1, 2), "abs": (), "round": (), "floor": (), "ceil": (), "coalesce": (),
+    "nullif": (), "date_part": (), "date_trunc": (),
+}
 
 
 class CudfCapabilities:
@@ -78,7 +86,9 @@ class CudfCapabilities:
         return None
 
     def _function_reason(self, call: ScalarFunction) -> str | None:
-        for position in _SCALAR_ARGUMENTS.get(call.name, ()):
+        if call.name not in GPU_FUNCTIONS:
+            return f"no GPU kernel for {call.name}()"
+        for position in GPU_FUNCTIONS[call.name]:
             if position < len(call.args) and not isinstance(call.args[position], Literal):
                 return f"{call.name}() with a non-constant argument {position + 1}: libcudf takes it as a scalar"
         if call.name == "replace":

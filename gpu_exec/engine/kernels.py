@@ -159,7 +159,7 @@ class Kernels(Protocol):
 
     def scalar_function(self, name: str, args: Sequence[Operand], out_type: pa.DataType,
                         num_rows: int) -> Column:
-        """One of ``planner.expr.SCALAR_FUNCTIONS`` with DataFusion's semantics."""
+        """One of ``planner.functions.SCALAR_FUNCTIONS`` with DataFusion's semantics."""
         ...
 
     def average(self, total: Column, count: Column, out_type: pa.DataType) -> Column:

@@ -10,6 +10,7 @@ from datafusion import Expr as DFExpr
 
 from planner import expr as ex
 from planner.catalog import normalize_type
+from planner.functions import DATE_PART_ALIASES, SCALAR_FUNCTIONS
 from planner.translate.protobuf import (
     _PB_AGGREGATE_FILTER,
     _PB_EXPR_AGGREGATE_UDF,
@@ -136,49 +137,13 @@ def _window_frame(frame: Any, ordered: bool, ranking: bool) -> ex.WindowFrame | 
 # Scalar functions
 # ---------------------------------------------------------------------------------------------
 
-# DataFusion's function names (and aliases) → planner.expr.SCALAR_FUNCTIONS.
-_SCALAR_FUNCTIONS = {
-    "substr": "substr",
-    "substring": "substr",
-    "upper": "upper",
-    "lower": "lower",
-    "character_length": "character_length",
-    "char_length": "character_length",
-    "length": "character_length",
-    "octet_length": "octet_length",
-    "btrim": "trim",
-    "trim": "trim",
-    "ltrim": "ltrim",
-    "rtrim": "rtrim",
-    "concat": "concat",
-    "starts_with": "starts_with",
-    "ends_with": "ends_with",
-    "strpos": "strpos",
-    "instr": "strpos",
-    "replace": "replace",
-    "abs": "abs",
-    "round": "round",
-    "floor": "floor",
-    "ceil": "ceil",
-    "coalesce": "coalesce",
-    "nullif": "nullif",
-    "date_part": "date_part",
-    "datepart": "date_part",
-    "date_trunc": "date_trunc",
-    "datetrunc": "date_trunc",
-}
-_DATE_PART_UNITS = {"year", "quarter", "month", "week", "day", "doy", "dow", "hour", "minute", "second"}
-_DATE_TRUNC_UNITS = {"year", "quarter", "month", "week", "day"}
-assert set(_SCALAR_FUNCTIONS.values()) <= set(ex.SCALAR_FUNCTIONS)
-
-
 def _with_unit_argument(t: _Translator, name: str, args: tuple[ex.Expr, ...], e: DFExpr) -> tuple[ex.Expr, ...]:
     """date_part/date_trunc: the unit must be a known string constant; EXTRACT(YEAR ...) spells it
     'YEAR', so it is lower-cased here once for every backend."""
-    units = _DATE_PART_UNITS if name == "date_part" else _DATE_TRUNC_UNITS
+    units = SCALAR_FUNCTIONS[name].units or frozenset()
     unit = args[0] if args else None
     text = unit.value.lower() if isinstance(unit, ex.Literal) and isinstance(unit.value, str) else None
-    text = ex.DATE_PART_ALIASES.get(text, text) if text is not None else None
+    text = DATE_PART_ALIASES.get(text, text) if text is not None else None
     if text not in units:
         t.unsupported(f"{name} needs one of the units {', '.join(sorted(units))} as a constant: {e.canonical_name()}")
         return args

@@ -8,7 +8,8 @@ from datafusion import Expr as DFExpr
 from planner import expr as ex
 from planner.catalog import normalize_type
 from planner.errors import SQLError
-from planner.translate.calls import _SCALAR_FUNCTIONS, _with_unit_argument
+from planner.functions import canonical_function
+from planner.translate.calls import _with_unit_argument
 from planner.translate.literals import _literal
 from planner.translate.protobuf import _PB_EXPR_ILIKE, _proto_tag
 from planner.translate.subqueries import _scalar_subquery_plan
@@ -154,13 +155,17 @@ def _(t: _Translator, e: DFExpr, scope: _Scope) -> ex.Expr:
 def _(t: _Translator, e: DFExpr, scope: _Scope) -> ex.Expr:
     name = e.rex_call_operator()
     args = t.exprs(e.rex_call_operands(), scope)
-    canonical = _SCALAR_FUNCTIONS.get(name.lower())
-    if canonical is None:
+    spec = canonical_function(name)
+    if spec is None:
         t.unsupported(f"unsupported function {name}() in {e.canonical_name()}")
         return _stand_in_expr()
-    if canonical in ("date_part", "date_trunc"):
-        args = _with_unit_argument(t, canonical, args, e)
-    return ex.ScalarFunction(canonical, args, scope.dtype(e))
+    if not spec.min_args <= len(args) <= (spec.max_args if spec.max_args is not None else len(args)):
+        t.unsupported(f"{name}() with {len(args)} arguments: gpu-exec runs {spec.name} with "
+                      f"{spec.min_args}..{spec.max_args if spec.max_args is not None else 'any'}, in {e.canonical_name()}")
+        return _stand_in_expr()
+    if spec.units is not None:
+        args = _with_unit_argument(t, spec.name, args, e)
+    return ex.ScalarFunction(spec.name, args, scope.dtype(e))
 
 
 @_handles("ScalarSubquery")

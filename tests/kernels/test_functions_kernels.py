@@ -1,4 +1,4 @@
-"""if_else, is_in, like and every scalar function of planner.expr.SCALAR_FUNCTIONS, against
+"""if_else, is_in, like and every scalar function of planner.functions.SCALAR_FUNCTIONS, against
 DataFusion (CASE, IN, LIKE/ILIKE and the same function calls)."""
 
 from __future__ import annotations
@@ -11,7 +11,8 @@ import pyarrow as pa
 import pytest
 
 from planner.errors import ExecutionError
-from planner.expr import SCALAR_FUNCTIONS, Literal
+from planner.expr import Literal
+from planner.functions import SCALAR_FUNCTIONS
 
 I64 = pa.int64()
 STR = pa.string()
