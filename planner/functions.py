@@ -4,7 +4,7 @@ result and semantics. Translation, both kernel backends and the GPU capability t
 Adding a function: an entry here, its implementation in ``fallback_cpu/functions.py`` (or the
 family module it belongs to) and in ``gpu_exec/cudf/functions.py``, its capability entry in
 ``gpu_exec/cudf/capabilities.py`` (``GPU_FUNCTION_CHECKS``) and its kernel-conformance cases in
-``tests/kernels/test_functions_kernels.py``. ``tests/test_function_table.py`` fails, on any machine,
+``tests/kernels/test_functions_kernels.py``. ``tests/planner/test_function_table.py`` fails, on any machine,
 when one of them is missing. The result type of every call is DataFusion's (translate reads it from
 the plan); ``returns`` only documents it.
 """

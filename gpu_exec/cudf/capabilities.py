@@ -19,7 +19,7 @@ GPU_PARQUET_COMPRESSIONS = frozenset({"snappy", "zstd", "lz4", "none"})
 
 # Every function of planner.functions that the cuDF kernels run → the positions of the arguments
 # libcudf takes only as scalars (patterns, positions: NOTES.md, 'Strings'), () when any argument
-# may be a column. A function missing here is placed on the CPU; tests/test_function_table.py
+# may be a column. A function missing here is placed on the CPU; tests/planner/test_function_table.py
 # requires an entry for each function of the table.
 GPU_FUNCTIONS: dict[str, tuple[int, ...]] = {
     "substr": (1, 2), "upper": (), "lower": (), "character_length": (), "octet_length": (),

@@ -1,6 +1,6 @@
 """Regenerate the committed modules of the ``.proto`` files here: ``python -m scheduler.protocol.proto.generate``.
 
-Needs grpcio-tools (the ``dev`` extra, pinned: ``tests/test_control_proto.py`` compares the
+Needs grpcio-tools (the ``dev`` extra, pinned: ``tests/service/test_control_proto.py`` compares the
 committed modules with its output). Each proto gets ``<name>_pb2.py`` and ``<name>_pb2.pyi``, and
 ``<name>_pb2_grpc.py`` when it declares a service.
 

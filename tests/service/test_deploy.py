@@ -31,7 +31,7 @@ from gpu_exec.cli.main import build_parser
 from gpu_exec.testing.compare import compare_tables
 from gpu_exec.api.sql_scripts import datafusion_context, split_statements_with_lines
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 DEPLOY = REPO / "scheduler" / "deploy"
 KUBERNETES = DEPLOY / "kubernetes"
 SBATCH = DEPLOY / "slurm" / "gpu-exec.sbatch"

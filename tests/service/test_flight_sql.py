@@ -1,7 +1,7 @@
 """The query endpoint (``scheduler.service.flight_sql``) driven by real clients: the ADBC Flight SQL
 driver, unmodified, and pyarrow.flight for what ADBC does not expose (endpoints, streams).
 
-The server runs in this process over an in-process session (fast); tests/test_service_cluster.py
+The server runs in this process over an in-process session (fast); tests/service/test_service_cluster.py
 runs the same client against ``gpu-exec scheduler`` with executors.
 """
 
