@@ -1,6 +1,6 @@
 """Result comparison: one helper for the tests, ``gpu-exec tpch --check`` and the benchmark.
 
-``compare_tables`` compares two Arrow tables by value (DataFusion is the oracle, see DESIGN.md);
+``compare_tables`` compares two Arrow tables by value (DataFusion is the oracle);
 ``compare_with_answer`` compares a table with an official TPC-H answer file. Both return a list of
 human-readable differences, empty when the results agree.
 """
