@@ -140,6 +140,10 @@ class _AggregatePlan:
             if self.func != "max":
                 has_nan = _and(has_nan, plc.unary.is_null(value))
             value = plc.copying.copy_if_else(_scalar(float("nan"), value.type()), value, has_nan)
+        if value.type() != _device_type(self.label):
+            # libcudf's own result type (SUM of any integer is INT64, even of UINT64 values):
+            # converted to the planned one, so the label describes the data.
+            value = plc.unary.cast(value, _device_type(self.label))
         return CudfColumn(value, self.label)
 
 

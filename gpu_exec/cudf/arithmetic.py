@@ -70,8 +70,10 @@ def binary(
         return CudfColumn(_sized(_compare(a, b, _libcudf_op(name)), n), out_type)
     if op is BinaryOperator.STRING_CONCAT:
         pieces = plc.Table([_strings_of(left, n), _strings_of(right, n)])
-        # narep=None: any NULL operand gives NULL, as ||.
-        joined = plc.strings.combine.concatenate(pieces, _scalar("", _dtype(plc.TypeId.STRING)))
+        # An invalid narep makes a row with any NULL operand NULL, as || does; pylibcudf turns
+        # narep=None into a valid "" (NULLs would then be skipped, as in concat()).
+        joined = plc.strings.combine.concatenate(pieces, _scalar("", _dtype(plc.TypeId.STRING)),
+                                                 _null_scalar(_dtype(plc.TypeId.STRING)))
         return _cast(CudfColumn(joined, pa.string()), out_type, safe=False)
     if op in (BinaryOperator.IS_DISTINCT_FROM, BinaryOperator.IS_NOT_DISTINCT_FROM):
         if pa.types.is_null(lt) or pa.types.is_null(rt):

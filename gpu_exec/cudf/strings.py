@@ -38,10 +38,12 @@ def like(
     x = _cast(operand, pa.string(), safe=False).data
     # libcudf has no default escape; DataFusion's is backslash (NOTES.md, 'Strings').
     escape_char = "\\" if escape is None else escape
-    pattern = _like_pattern(pattern, escape_char)
     if case_insensitive:  # ILIKE: both sides lower-cased (NOTES.md, 'Strings')
         x = plc.strings.case.to_lower(x)
-        pattern = pattern.lower()
+        # Lower-case the pattern's characters but not its escape character (an 'X' escape must
+        # stay 'X'): each escaped pair keeps its escape, the escaped character is lowered too.
+        pattern = escape_char.join(part.lower() for part in pattern.split(escape_char))
+    pattern = _like_pattern(pattern, escape_char)
     return CudfColumn(plc.strings.contains.like(x, pattern, escape_char), pa.bool_())
 
 

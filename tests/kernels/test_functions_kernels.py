@@ -181,6 +181,13 @@ def test_like_with_another_escape_character(kernels: Any, io: Any) -> None:
     assert [s for s, m in zip(LIKE_TABLE["s"].to_pylist(), io.values(out, pa.bool_())) if m] == ["a\\c"]
 
 
+
+def test_ilike_keeps_an_upper_case_escape_character(kernels: Any, io: Any) -> None:
+    # ILIKE lower-cases the pattern; an escape 'X' must stay the escape, not become 'x'.
+    t = pa.table({"s": ["a%", "ab", "A%", "ax%"]})
+    out = io.values(kernels.like(_col(io, t, "s"), "aX%", "X", True), pa.bool_())
+    assert out == [True, False, True, False]
+
 # ---- scalar functions -------------------------------------------------------------------------
 
 FN = pa.table(

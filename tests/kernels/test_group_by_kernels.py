@@ -141,6 +141,14 @@ def test_sum_of_int32_and_float32_widen(kernels: Any, io: Any) -> None:
     )
 
 
+
+def test_grouped_sum_of_uint64_stays_uint64(kernels: Any, io: Any) -> None:
+    # libcudf sums any integer into INT64; the planned type (DataFusion: UInt64) is what comes back.
+    t = pa.table({"k": [1, 1, 2], "v": pa.array([2**62, 2**62 - 1, 5], pa.uint64())})
+    out = kernels.group_by(io.table(t), [0], [(1, "sum", pa.uint64())])
+    got = dict(io.rows(out, pa.schema([("k", I64), ("s", pa.uint64())])))
+    assert got == {1: 2**63 - 1, 2: 5}
+
 def test_any_value_is_a_value_of_the_group(kernels: Any, io: Any) -> None:
     t = pa.table({"k": [1, 1, 2, 3], "v": ["a", "b", None, "c"]})
     out = kernels.group_by(io.table(t), [0], [(1, "any_value", pa.string())])
