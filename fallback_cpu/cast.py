@@ -11,7 +11,7 @@ import pyarrow.compute as pc
 
 from fallback_cpu.columns import _from_numpy, _numpy_values, _valid_mask
 from fallback_cpu.decimals import _Dec, _decimal_array, _int_divide, _rescale, _unscaled
-from fallback_cpu.types import NANOS_PER_DAY, UNIT_NANOS, int_bounds, is_string
+from fallback_cpu.types import NANOS_PER_DAY, NUMBER_WHITESPACE, UNIT_NANOS, int_bounds, is_string
 from planner.errors import ExecutionError
 
 # arrow-rs's string → bool table (arrow-cast `cast_utf8_to_boolean`), compared lower-cased.
@@ -118,7 +118,7 @@ def _parse_valid(trimmed: pa.Array, pattern: str) -> np.ndarray:
 
 def _string_to_int(arr: pa.Array, to_type: pa.DataType, safe: bool) -> pa.Array:
     # arrow-rs accepts surrounding whitespace and a leading '+', nothing else ('1e2', '12.5' fail).
-    trimmed = pc.utf8_trim_whitespace(arr)
+    trimmed = pc.utf8_trim(arr, NUMBER_WHITESPACE)
     bad = _parse_valid(trimmed, _INT_PATTERN)
     digits = pc.utf8_length(pc.utf8_ltrim(pc.utf8_ltrim(trimmed, "+-"), "0"))
     bad |= np.asarray(pc.fill_null(pc.greater(digits, 38), False).to_numpy(zero_copy_only=False), bool)
@@ -130,7 +130,7 @@ def _string_to_int(arr: pa.Array, to_type: pa.DataType, safe: bool) -> pa.Array:
 
 
 def _string_to_float(arr: pa.Array, to_type: pa.DataType, safe: bool) -> pa.Array:
-    trimmed = pc.utf8_trim_whitespace(arr)
+    trimmed = pc.utf8_trim(arr, NUMBER_WHITESPACE)
     bad = _parse_valid(trimmed, _FLOAT_PATTERN)
     return _reject(trimmed, bad, to_type, safe).cast(to_type)
 

@@ -93,3 +93,8 @@ def sum_type_of(t: pa.DataType) -> pa.DataType:
     if pa.types.is_floating(t):
         return pa.float64()
     return t
+
+
+# The whitespace arrow-rs's integer and float parsers skip around a number (Rust's ASCII
+# whitespace: space, tab, LF, form feed, CR; not VT, not Unicode spaces such as U+00A0).
+NUMBER_WHITESPACE = " \t\n\x0c\r"

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
-from fallback_cpu.types import NANOS_PER_DAY, UNIT_NANOS, int_bounds, is_string
+from fallback_cpu.types import NANOS_PER_DAY, NUMBER_WHITESPACE, UNIT_NANOS, int_bounds, is_string
 from gpu_exec.cudf.columns import (
     CudfColumn,
     _all_null,
@@ -207,7 +207,9 @@ def _float_to_decimal(col: CudfColumn, to_type: pa.DataType, safe: bool) -> plc.
 def _string_to_int(col: CudfColumn, to_type: pa.DataType, safe: bool) -> plc.Column:
     # arrow-rs accepts surrounding whitespace and one leading sign, digits only ('1e2', '12.5'
     # fail); cuDF's to_integers yields garbage for such strings, so validate first (NOTES.md, 'Casts').
-    trimmed = plc.strings.strip.strip(col.data, plc.strings.SideType.BOTH, None)
+    # The whitespace arrow-rs skips (strip(None) would also remove control characters).
+    trimmed = plc.strings.strip.strip(col.data, plc.strings.SideType.BOTH,
+                                      _scalar(NUMBER_WHITESPACE, _dtype(plc.TypeId.STRING)))
     program = plc.strings.regex_program.RegexProgram.create(
         r"^[+-]?[0-9]+$", plc.strings.regex_flags.RegexFlags.DEFAULT
     )

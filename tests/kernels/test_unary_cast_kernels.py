@@ -201,6 +201,14 @@ STRINGS = pa.table(
                 "2020-01-02T10:00:00Z",
                 "2020-01-02 10:00:00.123456789",
                 "2020-01-02 10:00:00 ",
+                # Which whitespace a number may carry: arrow-rs skips space, tab, LF, FF, CR only.
+                "\x0112",
+                "\u00a012",
+                "\x0b12",
+                "\x0c12",
+                "\r12\n",
+                "\u00a01.5",
+                "\t1.5\x0c",
             ]
         )
     }
