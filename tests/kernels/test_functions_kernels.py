@@ -365,3 +365,14 @@ def test_substr_with_negative_length_raises(kernels: Any, io: Any, oracle: Any) 
 def test_abs_of_the_smallest_integer_raises(kernels: Any, io: Any) -> None:
     with pytest.raises(ExecutionError):
         kernels.scalar_function("abs", [io.column([-(2**63)], I64)], I64, 1)
+
+
+@pytest.mark.parametrize("name", ["upper", "lower"])
+def test_case_mapping_beyond_one_character_matches_datafusion(
+    kernels: Any, io: Any, oracle: Any, name: str
+) -> None:
+    # A word-final sigma and characters beyond U+FFFF, which libcudf maps differently.
+    t = pa.table({"s": ["ΣΑΣ Σ", "𐐀x𐐨", "straße", "abc", None]})
+    expected, dtype = oracle.eval(f"{name}(s)", t)
+    out = io.values(kernels.scalar_function(name, [_col(io, t, "s")], pa.string(), t.num_rows), pa.string())
+    assert out == expected
