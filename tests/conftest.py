@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime
 import decimal
 import os
+import sys
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterator, Mapping
@@ -31,9 +32,34 @@ __all__ = [
 ]
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+def _test_device() -> str:
+    """GPU_EXEC_TEST_DEVICE: "cpu" (default), "gpu" (a real GPU), or "sim": the GPU tests on the
+    pylibcudf simulator. For "sim", tests/gpu_sim goes first on sys.path and PYTHONPATH (so this
+    process and its subprocesses — Dask workers, CLI runs — import the simulated pylibcudf, rmm and
+    cupy) and tests/gpu_sim/bin first on PATH (its nvidia-smi lists one simulated GPU, which is how
+    gpu-exec finds GPUs without a driver); the tests then run as on a GPU (device "gpu", and
+    GPU_EXEC_TEST_DEVICE=gpu for code that reads the variable). gpu_exec itself is not told."""
+    device = os.environ.get("GPU_EXEC_TEST_DEVICE", "cpu")
+    if device != "sim":
+        return device
+    sim = REPO / "tests" / "gpu_sim"
+    for name in ("pylibcudf", "rmm", "cupy"):
+        module = sys.modules.get(name)
+        if module is not None and not str(getattr(module, "__file__", "")).startswith(str(sim)):
+            raise RuntimeError(f"GPU_EXEC_TEST_DEVICE=sim: the real {name} was imported before tests/conftest.py")
+    sys.path.insert(0, str(sim))
+    os.environ["PYTHONPATH"] = os.pathsep.join([str(sim), *filter(None, [os.environ.get("PYTHONPATH")])])
+    os.environ["PATH"] = os.pathsep.join([str(sim / "bin"), os.environ.get("PATH", "")])
+    os.environ["GPU_EXEC_TEST_DEVICE"] = "gpu"
+    return "gpu"
+
+
 # The device every differential test runs gpu-exec on: the CPU here; ci/gpu/run sets "gpu", so the
-# same tests prove the cuDF kernels (GPU == DataFusion there, CPU == DataFusion everywhere).
-TEST_DEVICE = os.environ.get("GPU_EXEC_TEST_DEVICE", "cpu")
+# same tests prove the cuDF kernels (GPU == DataFusion there, CPU == DataFusion everywhere); "sim"
+# runs them on the pylibcudf simulator (_test_device).
+TEST_DEVICE = _test_device()
 DEFAULT_PARTITIONS = 4  # more than one, so exchanges and merges are exercised by default
 
 Tables = Mapping[str, "str | os.PathLike[str]"]

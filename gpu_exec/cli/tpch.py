@@ -146,6 +146,7 @@ def run(args: argparse.Namespace) -> int:
         options["partitions"] = args.partitions
     # fallback="silent": the table shows, per query, which operators ran on the CPU and why.
     session = gpu_exec.connect(**options)
+    device = session.device.label()
     try:
         register_tables(session, tables)
         oracle = datafusion_context(tables) if args.check else None
@@ -154,6 +155,6 @@ def run(args: argparse.Namespace) -> int:
         session.close()
 
     partitions = args.partitions if args.partitions is not None else "default"
-    title = f"TPC-H SF {args.sf:g} on gpu-exec (device={args.device}, partitions={partitions})"
+    title = f"TPC-H SF {args.sf:g} on gpu-exec (device={args.device} → {device}, partitions={partitions})"
     out.print(_results_table(outcomes, title, args.check))
     return _report_failures(outcomes, err)

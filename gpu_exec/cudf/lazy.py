@@ -1,11 +1,15 @@
-"""pylibcudf and cupy, imported at their first attribute access, never when a module is imported."""
+"""pylibcudf and cupy, imported at their first attribute access, never when a module is imported.
+
+This is the one place gpu-exec's cuDF code gets its array module (cupy) from: ``cp`` for the
+device-buffer views, ``array_module()`` for the namespace the shared partition hash runs on.
+"""
 
 from __future__ import annotations
 
 import importlib
 from typing import Any
 
-__all__ = ["cp", "plc"]
+__all__ = ["array_module", "cp", "plc"]
 
 
 class _LazyModule:
@@ -27,3 +31,8 @@ class _LazyModule:
 
 plc = _LazyModule("pylibcudf")
 cp = _LazyModule("cupy")
+
+
+def array_module() -> Any:
+    """The array namespace of device buffers (cupy), as ``fallback_cpu.partition_hash`` takes it."""
+    return importlib.import_module(cp._name)

@@ -20,6 +20,7 @@ from gpu_exec.cudf.columns import (
 )
 from gpu_exec.cudf.host import _empty
 from gpu_exec.cudf.io import make_table, slice_table
+from gpu_exec.cudf.lazy import array_module
 from gpu_exec.cudf.types import _bool8, _dtype, _int64, _is_float
 
 if TYPE_CHECKING:
@@ -119,20 +120,17 @@ def cross_join(left: CudfTable, right: CudfTable, schema: pa.Schema) -> CudfTabl
 
 
 def index_mask(num_rows: int, indices: CudfColumn) -> CudfColumn:
-    mask = (
-        plc.Column.from_scalar(_scalar(False, _bool8()), num_rows)
-        if num_rows
-        else plc.column_factories.make_empty_column(plc.TypeId.BOOL8)
-    )
+    if num_rows == 0:
+        return CudfColumn(plc.column_factories.make_empty_column(plc.TypeId.BOOL8), pa.bool_())
     idx = indices.data
-    if idx.null_count():
-        idx = plc.stream_compaction.apply_retention_mask(
-            plc.Table([idx]), plc.unary.is_valid(idx)
-        ).columns()[0]
     if idx.size() == 0:
-        return CudfColumn(mask, pa.bool_())
-    marked = plc.copying.scatter([_scalar(True, _bool8())], idx, plc.Table([mask]))
-    return CudfColumn(marked.columns()[0], pa.bool_())
+        return CudfColumn(plc.Column.from_scalar(_scalar(False, _bool8()), num_rows), pa.bool_())
+    # Row r is marked when r occurs in the indices. A scatter of True at the indices would be
+    # shorter, but a join's map repeats indices and libcudf leaves a scatter map with a repeated
+    # index undefined (cpp/include/cudf/copying.hpp); ``contains`` has no such condition. Its
+    # haystack NULLs match no row number (the needles have none).
+    rows = _iota(num_rows, idx.type())
+    return CudfColumn(plc.search.contains(idx, rows), pa.bool_())
 
 
 def distinct(table: CudfTable) -> CudfTable:
@@ -165,7 +163,7 @@ def hash_partition(table: CudfTable, keys: Sequence[int], num_partitions: int) -
     # same partition as the CPU backend for every key (cuDF's murmur3 would differ: NOTES.md,
     # 'Partition hash').
     buffers = [_device_column_buffers(table.table.columns()[k]) for k in keys]
-    ids = partition_ids(cp, buffers, num_partitions)
+    ids = partition_ids(array_module(), buffers, num_partitions)
     partition_map = plc.Column.from_cuda_array_interface(ids)
     ordered, offsets = plc.partitioning.partition(table.table, partition_map, num_partitions)
     # 26.10 returns num_partitions + 1 offsets (older releases num_partitions): the inner

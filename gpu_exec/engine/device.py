@@ -16,7 +16,7 @@ from planner.errors import GpuExecError
 if TYPE_CHECKING:
     from gpu_exec.cudf.memory import GpuMemoryConfig
 
-__all__ = ["DeviceChoice", "visible_gpu_count", "choose_device", "make_kernels"]
+__all__ = ["DeviceChoice", "visible_gpu_count", "gpu_names", "gpu_description", "choose_device", "make_kernels"]
 
 
 @lru_cache(maxsize=1)
@@ -53,10 +53,53 @@ def _gpu_unavailable_reason() -> str | None:
 
 @dataclass(frozen=True, slots=True)
 class DeviceChoice:
-    """The device a session runs on, and why it is not the GPU when it is not."""
+    """The device a session runs on, and why it is not the GPU when it is not. ``description``
+    names what reports should say the session ran on (for the GPU: the GPU's name and the
+    pylibcudf release, e.g. "gpu: NVIDIA H100 80GB HBM3, pylibcudf 26.10.02")."""
 
     name: str  # "cpu" | "gpu"
     reason: str | None = None
+    description: str = ""
+
+    def label(self) -> str:
+        """``description``, else ``name``."""
+        return self.description or self.name
+
+
+@lru_cache(maxsize=1)
+def gpu_names() -> tuple[str, ...]:
+    """The names of the GPUs the driver (or ``nvidia-smi -L``) lists, without touching CUDA."""
+    names: list[str] = []
+    if os.path.isdir("/proc/driver/nvidia/gpus"):
+        for gpu in sorted(os.listdir("/proc/driver/nvidia/gpus")):
+            try:
+                with open(os.path.join("/proc/driver/nvidia/gpus", gpu, "information")) as info:
+                    model = next((line.split(":", 1)[1].strip() for line in info if line.startswith("Model:")), "")
+            except OSError:
+                model = ""
+            names.append(model or "NVIDIA GPU")
+    elif shutil.which("nvidia-smi"):
+        try:
+            out = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=10)
+        except (OSError, subprocess.SubprocessError):
+            return ()
+        for line in out.stdout.splitlines():
+            if line.startswith("GPU "):
+                # "GPU 0: NVIDIA H100 80GB HBM3 (UUID: GPU-...)"
+                names.append(line.split(":", 1)[1].rsplit("(UUID", 1)[0].strip())
+    return tuple(names)
+
+
+def gpu_description() -> str:
+    """What the GPU backend runs on: the first GPU's name and the pylibcudf that is imported."""
+    try:
+        import pylibcudf
+
+        version = str(getattr(pylibcudf, "__version__", "unknown version"))
+    except Exception as exc:  # noqa: BLE001 — any import failure: report it, don't fail the session
+        version = f"not importable ({type(exc).__name__})"
+    names = gpu_names()
+    return f"gpu: {names[0] if names else 'unknown GPU'}, pylibcudf {version}"
 
 
 def choose_device(requested: str) -> DeviceChoice:
@@ -67,7 +110,7 @@ def choose_device(requested: str) -> DeviceChoice:
         return DeviceChoice("cpu")
     reason = _gpu_unavailable_reason()
     if reason is None:
-        return DeviceChoice("gpu")
+        return DeviceChoice("gpu", description=gpu_description())
     if requested == "gpu":
         raise GpuExecError(f"device='gpu' was asked for, but {reason}; use device='auto' to fall back to the CPU")
     return DeviceChoice("cpu", reason)

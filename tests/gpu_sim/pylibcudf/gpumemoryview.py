@@ -27,6 +27,8 @@ class gpumemoryview:  # noqa: N801 — pylibcudf's own name
         elif hasattr(obj, "_sim_allocation"):
             alloc = obj._sim_allocation
             self._allocation, self._start, self._nbytes = alloc, 0, alloc.nbytes
+        elif hasattr(obj, "__cuda_array_interface__"):
+            self._allocation, self._start, self._nbytes = _from_cuda_array_interface(obj)
         else:
             raise ValueError(f"gpumemoryview needs device memory (__cuda_array_interface__); got "
                              f"{type(obj).__name__} (simulated device)")
@@ -56,6 +58,38 @@ class gpumemoryview:  # noqa: N801 — pylibcudf's own name
         return view
 
     @property
+    def __cuda_array_interface__(self) -> dict[str, Any]:
+        """As pylibcudf's: the bytes as a 1-D uint8 device array."""
+        return {"shape": (self._nbytes,), "strides": None, "typestr": "|u1", "data": (self.ptr, False),
+                "version": 3}
+
+    @property
     def __array_interface__(self) -> dict[str, Any]:
         # Lets the simulator's cupy stand-in (numpy) view the bytes without a copy.
         return self.host().__array_interface__
+
+
+def _from_cuda_array_interface(obj: Any) -> tuple[DeviceAllocation, int, int]:
+    """(allocation, start, nbytes) of a C-contiguous device array given by its
+    ``__cuda_array_interface__`` (the cupy stand-in's arrays adopt their memory on first use)."""
+    from rmm._allocation import allocation_at
+
+    iface = obj.__cuda_array_interface__
+    if iface.get("strides") is not None:
+        raise ValueError("gpumemoryview needs a C-contiguous array")
+    if iface.get("mask") is not None:
+        raise NotImplementedError("arrays with a mask are not supported")
+    nbytes = int(np.prod(iface["shape"], dtype=np.int64)) * np.dtype(iface["typestr"]).itemsize
+    ptr = int(iface["data"][0])
+    if nbytes == 0:
+        return DeviceAllocation(np.zeros(0, np.uint8)), 0, 0
+    try:
+        alloc = allocation_at(ptr)
+    except RuntimeError:
+        if not hasattr(obj, "_sim_adopt"):
+            raise
+        alloc = obj._sim_adopt()
+    start = ptr - alloc.ptr
+    if start + nbytes > alloc.nbytes:
+        raise RuntimeError("the array runs past the end of its device allocation (cudaErrorIllegalAddress)")
+    return alloc, start, nbytes

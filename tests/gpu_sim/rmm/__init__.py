@@ -44,6 +44,10 @@ class DeviceBuffer:
     def _sim_allocation(self) -> DeviceAllocation:
         return self._allocation
 
+    @property
+    def __cuda_array_interface__(self) -> dict[str, Any]:
+        return {"shape": (self.size,), "strides": None, "typestr": "|u1", "data": (self.ptr, False), "version": 3}
+
     @staticmethod
     def to_device(data: Any, stream: Any = None, mr: Any = None) -> DeviceBuffer:
         """Host bytes (any buffer) copied to a new device buffer."""
