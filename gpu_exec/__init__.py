@@ -17,6 +17,7 @@ from planner.errors import (
     ExecutionError,
     GpuExecError,
     QueryCancelled,
+    ResourceError,
     SQLError,
     UnsupportedSQLError,
 )
@@ -24,7 +25,7 @@ from planner.errors import (
 if TYPE_CHECKING:
     from datafusion import col, lit
 
-    from gpu_exec.api import functions
+    from gpu_exec import functions
     from gpu_exec.api.dataframe import DataFrame
     from gpu_exec.api.remote import RemoteSession
     from gpu_exec.api.session import Session
@@ -42,6 +43,7 @@ __all__ = [
     "UnsupportedSQLError",
     "ExecutionError",
     "QueryCancelled",
+    "ResourceError",
 ]
 
 
@@ -68,7 +70,7 @@ def __getattr__(name: str) -> Any:
     if name == "functions":
         import importlib
 
-        return importlib.import_module("gpu_exec.api.functions")
+        return importlib.import_module("gpu_exec.functions")
     if name == "Session":
         from gpu_exec.api.session import Session
 

@@ -43,8 +43,8 @@ def test_package_reexports_datafusion_expressions() -> None:
     import datafusion.functions
 
     assert gpu_exec.col is datafusion.col and gpu_exec.lit is datafusion.lit
-    assert gpu_exec.api.functions.sum is datafusion.functions.sum
-    assert {"sum", "avg", "count", "when", "date_part", "substring", "cast", "like"} <= set(gpu_exec.api.functions.__all__)
+    assert gpu_exec.functions.sum is datafusion.functions.sum
+    assert {"sum", "avg", "count", "when", "date_part", "substring", "cast", "like"} <= set(gpu_exec.functions.__all__)
 
 
 def test_table_and_sql_give_the_same_kind_of_dataframe(s: Any) -> None:
