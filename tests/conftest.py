@@ -37,10 +37,11 @@ REPO = Path(__file__).resolve().parents[1]
 def _test_device() -> str:
     """GPU_EXEC_TEST_DEVICE: "cpu" (default), "gpu" (a real GPU), or "sim": the GPU tests on the
     pylibcudf simulator. For "sim", tests/gpu_sim goes first on sys.path and PYTHONPATH (so this
-    process and its subprocesses — Dask workers, CLI runs — import the simulated pylibcudf, rmm and
-    cupy) and tests/gpu_sim/bin first on PATH (its nvidia-smi lists one simulated GPU, which is how
-    gpu-exec finds GPUs without a driver); the tests then run as on a GPU (device "gpu", and
-    GPU_EXEC_TEST_DEVICE=gpu for code that reads the variable). gpu_exec itself is not told."""
+    process and its subprocesses — Dask workers, CLI runs — import the simulated pylibcudf, rmm,
+    cupy and dask_cuda) and tests/gpu_sim/bin first on PATH (its nvidia-smi lists GPU_EXEC_SIM_GPUS
+    simulated GPUs, 2 unless set, which is how gpu-exec finds GPUs without a driver); the tests
+    then run as on a GPU (device "gpu", and GPU_EXEC_TEST_DEVICE=gpu for code that reads the
+    variable). gpu_exec itself is not told."""
     device = os.environ.get("GPU_EXEC_TEST_DEVICE", "cpu")
     if device != "sim":
         return device
@@ -53,6 +54,7 @@ def _test_device() -> str:
     os.environ["PYTHONPATH"] = os.pathsep.join([str(sim), *filter(None, [os.environ.get("PYTHONPATH")])])
     os.environ["PATH"] = os.pathsep.join([str(sim / "bin"), os.environ.get("PATH", "")])
     os.environ["GPU_EXEC_TEST_DEVICE"] = "gpu"
+    os.environ.setdefault("GPU_EXEC_SIM_GPUS", "2")  # so GPU clusters get 2 executors (dask_cuda stand-in)
     return "gpu"
 
 

@@ -25,7 +25,9 @@ def test_parse_size_names_the_bad_text(bad: str) -> None:
 
 
 def test_memory_is_set_up_once_per_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    # As in a fresh process: earlier GPU tests in this one set a resource (and its statistics) up.
     monkeypatch.setattr(gpu_memory, "_configured", None)
+    monkeypatch.setattr(gpu_memory, "_resource", None)
     setup_gpu_memory(GpuMemoryConfig(resource="none"))
     setup_gpu_memory(GpuMemoryConfig(resource="none"))  # the same again: fine
     with pytest.raises(GpuExecError, match="already set up"):

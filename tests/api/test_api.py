@@ -79,12 +79,15 @@ def test_register_a_directory_of_parquet_files(
 
 
 def test_explain_marks_every_operator_with_its_device(sample_session: Any) -> None:
-    plan = sample_session.sql(QUERY).explain()
-    lines = [line for line in plan.splitlines() if line.strip()]
-    assert lines, "explain() returned no operator lines"
-    for line in lines:
-        assert PLACEMENT_LINE.search(line), f"no ' @gpu' / ' @cpu[: reason]' at the end of {line!r}"
-    assert not any(line.endswith(" @gpu") for line in lines)  # the session runs on device="cpu"
+    df = sample_session.sql(QUERY)
+    for device in (None, "cpu", "gpu"):  # the session's own device (the test device), then each
+        plan = df.explain() if device is None else df.explain(device=device)
+        lines = [line for line in plan.splitlines() if line.strip()]
+        assert lines, "explain() returned no operator lines"
+        for line in lines:
+            assert PLACEMENT_LINE.search(line), f"no ' @gpu' / ' @cpu[: reason]' at the end of {line!r}"
+    # Placed for the CPU, no operator is on the GPU.
+    assert not any(line.endswith(" @gpu") for line in df.explain(device="cpu").splitlines())
 
 
 def test_create_and_drop_view(sample_session: Any) -> None:

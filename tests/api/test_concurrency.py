@@ -42,14 +42,16 @@ def test_threads_share_one_session(
     try:
         with ThreadPoolExecutor(max_workers=len(CONCURRENT_QUERIES) + 1) as pool:
             churn = pool.submit(catalog_churn)
-            answers = [pool.submit(assert_matches_datafusion, query_sql(n), tpch_data, session=session)
-                       for n in CONCURRENT_QUERIES]
-            for future in answers:
-                future.result()  # re-raises a wrong answer (pytest's failure) or an error
-            stop.set()
+            try:
+                answers = [pool.submit(assert_matches_datafusion, query_sql(n), tpch_data, session=session)
+                           for n in CONCURRENT_QUERIES]
+                for future in answers:
+                    future.result()  # re-raises a wrong answer (pytest's failure) or an error
+            finally:
+                # Inside the pool's block: leaving it waits for every thread, the churn one too.
+                stop.set()
             assert churn.result() > 0
     finally:
-        stop.set()
         session.close()
 
 

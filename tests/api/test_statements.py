@@ -212,7 +212,19 @@ def test_copy_to_one_file_from_a_union(connect_for_tests: Callable[..., Any], tp
         session.close()
 
 
-def test_copy_forms_and_options(session: Any, tpch_data: dict[str, str], tmp_path: Path) -> None:
+def test_copy_forms_and_options(tpch_data: dict[str, str], tmp_path: Path) -> None:
+    # On the CPU whatever the test device: a compression *level* is an Arrow writer option
+    # (libcudf's Parquet writer takes none, so a GPU session refuses it under fallback="raise").
+    import gpu_exec
+
+    session = gpu_exec.connect(device="cpu", partitions=4, warehouse=str(tmp_path / "warehouse"))
+    try:
+        _copy_forms_and_options(session, tpch_data, tmp_path)
+    finally:
+        session.close()
+
+
+def _copy_forms_and_options(session: Any, tpch_data: dict[str, str], tmp_path: Path) -> None:
     session.register_parquet("orders", tpch_data["orders"])
     # DataFusion's own syntax, a table as the source, and one file named by its extension.
     single = tmp_path / "one.parquet"

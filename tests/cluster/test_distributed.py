@@ -47,7 +47,13 @@ def test_tpch_sf01_matches_datafusion(
 def test_session_runs_on_the_cluster(cluster_session: Any) -> None:
     client = cluster_session.dask_client
     assert client is not None
-    assert len(client.scheduler_info()["workers"]) == cluster_session.config.workers
+    # One worker process per worker asked for; on GPUs one per GPU at most (dask-cuda's rule).
+    expected = cluster_session.config.workers
+    if cluster_session.device.name == "gpu":
+        from gpu_exec.engine.device import visible_gpu_count
+
+        expected = max(1, min(expected, visible_gpu_count()))
+    assert len(client.scheduler_info()["workers"]) == expected
     df = cluster_session.sql("select count(*) as n from lineitem")
     assert df.to_arrow().column("n").to_pylist() == [600572]
     summary = df.job_summary
@@ -108,17 +114,48 @@ def test_spilled_shuffle_data_gives_the_same_answer(
 ) -> None:
     client = cluster_session.dask_client
 
-    def set_limit(limit: int | None, dask_worker: Any) -> int:
+    def set_limits(limits: tuple[int, int], dask_worker: Any) -> tuple[int, int]:
         store = dask_worker.plugins["gpu-exec-shuffle"].store
-        old, store.memory_limit = store.memory_limit, limit
+        old = store.memory_limit, store.device_memory_limit
+        store.memory_limit, store.device_memory_limit = limits
         return old
 
-    old = client.run(set_limit, 0)  # every piece goes to disk
+    old = client.run(set_limits, (0, 0))  # every piece goes to disk (on GPUs: past the device tier too)
     try:
         before = sum(s["spilled_pieces"] for s in _stats(cluster_session).values())
         assert_matches_datafusion(query_sql(3), tpch_data, session=cluster_session)
         after = _stats(cluster_session)
     finally:
-        client.run(set_limit, next(iter(old.values())))
+        client.run(set_limits, next(iter(old.values())))
     assert sum(s["spilled_pieces"] for s in after.values()) > before
     assert all(s["pieces"] == 0 and s["disk_bytes"] == 0 for s in after.values())
+
+
+
+def test_shuffle_pieces_take_the_tier_of_the_device(
+    cluster_session: Any, tpch_data: dict[str, str], assert_matches_datafusion: Callable[..., Any]
+) -> None:
+    """GPU executors keep their map outputs on the device (the store's device tier); CPU executors
+    put them in the host tier. With a device budget of one byte every device piece is moved
+    device → host as soon as it is put, which counts it; the answer stays right."""
+    client = cluster_session.dask_client
+
+    def set_device_limit(limit: int, dask_worker: Any) -> int:
+        store = dask_worker.plugins["gpu-exec-shuffle"].store
+        old, store.device_memory_limit = store.device_memory_limit, limit
+        return old
+
+    before = sum(s["device_spilled_pieces"] for s in _stats(cluster_session).values())
+    old = client.run(set_device_limit, 1)
+    try:
+        assert_matches_datafusion(query_sql(5), tpch_data, session=cluster_session)
+        after = _stats(cluster_session)
+    finally:
+        client.run(set_device_limit, next(iter(old.values())))
+    moved = sum(s["device_spilled_pieces"] for s in after.values()) - before
+    if cluster_session.device.name == "gpu":
+        assert moved > 0  # device tables went through the device tier
+        assert "pylibcudf" in cluster_session.device.label()  # the workers' GPU and pylibcudf, named
+    else:
+        assert moved == 0  # CPU pieces go straight to the host tier
+    assert all(s["pieces"] == 0 and s["device_bytes"] == 0 for s in after.values())

@@ -144,3 +144,27 @@ def test_column_scan_keeps_type_and_skips_nulls() -> None:
     assert out.to_arrow().to_pylist() == [2**31 - 1, None, -(2**31)]  # wraps as on the device
     out = plc.reduce.scan(col([3, None, 1, 5]), agg.min(), plc.reduce.ScanType.INCLUSIVE)
     assert out.to_arrow().to_pylist() == [3, None, 1, 1]
+
+
+@pytest.mark.parametrize("seed", [1, 20261204])
+def test_code_that_assumes_an_order_of_groups_gets_a_wrong_answer(seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The scrambling's proof: libcudf's hash group-by promises no order of groups, so code that
+    pairs the aggregates with the keys it expects (sorted, or in order of first appearance) instead
+    of with the keys the group-by returned gets a wrong answer here — deterministically, for a
+    fixed seed — while code that uses the returned keys is right."""
+    from pylibcudf import _sim
+
+    monkeypatch.setattr(_sim, "_rng", __import__("random").Random(seed))
+    raw = [7, 3, 9, 3, 1, 7, 5, 9, 2, 8, 6, 4, 0, 5] * 3
+    keys = col(raw)
+    values = col([10 * k + 1 for k in raw])
+    out_keys, results = plc.groupby.GroupBy(plc.Table([keys])).aggregate(
+        [plc.groupby.GroupByRequest(values, [agg.sum()])])
+    sums = results[0].columns()[0].to_arrow().to_pylist()
+    expected = {k: raw.count(k) * (10 * k + 1) for k in set(raw)}
+    # Right: the i-th aggregate belongs to the i-th returned key.
+    assert dict(zip(out_keys.columns()[0].to_arrow().to_pylist(), sums)) == expected
+    # Wrong: assuming key order, or first-appearance order (what a sort- or scan-based CPU
+    # group-by happens to give).
+    assert dict(zip(sorted(set(raw)), sums)) != expected
+    assert dict(zip(dict.fromkeys(raw), sums)) != expected

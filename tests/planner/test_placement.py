@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import warnings
 from typing import Any, Callable
@@ -46,8 +47,18 @@ def test_every_tpch_query_places_fully_on_gpu(number: int, tpch_data: dict[str, 
         session.close()
 
 
-def test_unsupported_expression_falls_back_with_its_reason(table_t: dict[str, str], connect_for_tests: Callable[..., Any]) -> None:
-    df = connect_for_tests(2, table_t).sql(FALLBACK_SQL)
+def _cpu_session(tables: dict[str, str]) -> Any:
+    """A CPU session, whatever the test device: placement for the GPU is planned on it without
+    one (``explain(device="gpu")``, ``placement("gpu")``), and a GPU session of the differential
+    tests (fallback="raise") would refuse the fallback before it can be inspected."""
+    session = gpu_exec.connect(device="cpu", partitions=2)
+    for name, path in tables.items():
+        session.register_parquet(name, path)
+    return session
+
+
+def test_unsupported_expression_falls_back_with_its_reason(table_t: dict[str, str]) -> None:
+    df = _cpu_session(table_t).sql(FALLBACK_SQL)
     lines = df.explain(device="gpu").splitlines()
     fallback = [line for line in lines if "@cpu" in line]
     assert len(fallback) == 1 and fallback[0].lstrip().startswith("Projection:")
@@ -55,13 +66,13 @@ def test_unsupported_expression_falls_back_with_its_reason(table_t: dict[str, st
     assert all(line.endswith("@gpu") for line in lines if line not in fallback)
 
 
-def test_cpu_session_places_everything_on_cpu_without_reasons(table_t: dict[str, str], connect_for_tests: Callable[..., Any]) -> None:
-    df = connect_for_tests(2, table_t).sql(FALLBACK_SQL)
+def test_cpu_session_places_everything_on_cpu_without_reasons(table_t: dict[str, str]) -> None:
+    df = _cpu_session(table_t).sql(FALLBACK_SQL)
     assert set(_endings(df.explain())) == {"@cpu"}
 
 
-def test_fallback_policies(table_t: dict[str, str], connect_for_tests: Callable[..., Any]) -> None:
-    placement = connect_for_tests(2, table_t).sql(FALLBACK_SQL).placement("gpu")
+def test_fallback_policies(table_t: dict[str, str]) -> None:
+    placement = _cpu_session(table_t).sql(FALLBACK_SQL).placement("gpu")
     with pytest.raises(UnsupportedSQLError) as caught:
         apply_fallback_policy(placement, "raise")
     assert any(FALLBACK_REASON in r and "Projection" in r for r in caught.value.reasons)
@@ -107,3 +118,23 @@ def test_gpu_session_with_raise_refuses_a_fallback_at_plan_time(gpu_like_session
     with pytest.raises(UnsupportedSQLError, match=re.escape(FALLBACK_REASON)):
         session.sql(FALLBACK_SQL)
     assert session.sql("select id from t").to_arrow().num_rows == 4  # the session keeps serving
+
+
+def test_mixed_placement_on_the_test_device_matches_datafusion(
+        table_t: dict[str, str], assert_matches_datafusion: Callable[..., Any]) -> None:
+    """The fallback plan executed for real on the test device (the cuDF kernels on a GPU or the
+    simulator): the Projection on the CPU between GPU operators, with the transfers both ways."""
+    device = os.environ.get("GPU_EXEC_TEST_DEVICE", "cpu")  # "gpu" on a GPU and on the simulator
+    session = gpu_exec.connect(device=device, partitions=2, fallback="silent")
+    try:
+        session.register_parquet("t", table_t["t"])
+        sql = FALLBACK_SQL + " order by id"
+        result = assert_matches_datafusion(sql, table_t, session=session)
+        assert result.to_pydict() == {"id": [2, 3, 4], "r": [None, "bc", "d"]}
+        df = session.sql(sql)
+        df.to_arrow()
+        transfers = {name for name in df.metrics if name.startswith("Transfer")}
+        on_gpu = device == "gpu"
+        assert transfers == ({"Transfer(gpu→cpu)", "Transfer(cpu→gpu)"} if on_gpu else set())
+    finally:
+        session.close()

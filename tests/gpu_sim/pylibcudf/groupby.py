@@ -104,16 +104,46 @@ def _numbers(arr: pa.Array, dtype: DataType) -> np.ndarray:
 
 def _unscaled(col: Column) -> list[int | None]:
     """A decimal column's unscaled integers (exact at 128 bits), None for NULL rows."""
-    ints, valid = _fixed_width.values(col), _fixed_width.valid_flags(col)
-    return [int(v) if ok else None for v, ok in zip(ints, valid)]
+    ints = _fixed_width.values(col)
+    ints[~_fixed_width.valid_flags(col)] = None
+    return ints.tolist()  # type: ignore[no-any-return]
 
 
-def _decimal_column(values: list[int | None], dtype: DataType) -> Column:
-    """A decimal column from unscaled integers; a value outside the width raises OverflowError
-    (libcudf wraps silently)."""
-    valid = np.array([v is not None for v in values], dtype=bool)
-    ints = np.array([0 if v is None else v for v in values], dtype=object)
-    return _fixed_width.make_column(dtype, ints, valid)
+def _decimal_column(values: list[int | None] | np.ndarray, dtype: DataType,
+                    valid: np.ndarray | None = None) -> Column:
+    """A decimal column from unscaled integers (None: NULL; or an object array and its validity); a
+    value outside the width raises OverflowError (libcudf wraps silently)."""
+    if valid is None:
+        ints = np.asarray(values, dtype=object)
+        valid = np.not_equal(ints, None)
+        ints = np.where(valid, ints, 0)
+    else:
+        ints = np.where(valid, np.asarray(values, dtype=object), 0)
+    return _fixed_width.make_column(dtype, ints, np.asarray(valid, dtype=bool))
+
+
+def _split64(ints: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """Object ints that fit int64 as (high, low) int64 halves, v = high * 2**32 + low with
+    0 <= low < 2**32, so sums of up to 2**31 rows stay exact in int64; None if some do not fit."""
+    small = _fixed_width.as_int64(ints)
+    if small is None:
+        return None
+    return small >> 32, small & 0xFFFFFFFF
+
+
+def _exact_group_sums(ints: np.ndarray, rows: np.ndarray, gids: np.ndarray, ngroups: int) -> np.ndarray:
+    """Per-group sums (object ints, exact) of ``ints[rows]`` into ``gids[rows]``."""
+    halves = _split64(ints[rows])
+    if halves is None:
+        totals = np.zeros(ngroups, dtype=object)
+        np.add.at(totals, gids[rows], ints[rows])
+        return totals
+    high, low = halves
+    hsum = np.zeros(ngroups, np.int64)
+    lsum = np.zeros(ngroups, np.int64)
+    np.add.at(hsum, gids[rows], high)
+    np.add.at(lsum, gids[rows], low)
+    return hsum.astype(object) * (1 << 32) + lsum.astype(object)
 
 
 def _numeric_column(values: np.ndarray, has_value: np.ndarray | None, dtype: DataType) -> Column:
@@ -245,15 +275,14 @@ def _members(rows: np.ndarray, gids: np.ndarray) -> list[tuple[int, np.ndarray]]
 def _decimal_groups(values: Column, dtype: DataType, gids: np.ndarray, rows: np.ndarray, counts: np.ndarray,
                     ngroups: int, agg: Aggregation, out_type: DataType) -> Column:
     kind = agg.kind()
-    unscaled = _unscaled(values)
-    totals = [0] * ngroups
-    for r in rows:
-        totals[gids[r]] += unscaled[r]  # type: ignore[operator]
+    totals = _exact_group_sums(_fixed_width.values(values), np.asarray(rows, dtype=np.int64), gids, ngroups)
+    has = np.asarray(counts) > 0
     if kind == Kind.SUM:
-        return _decimal_column([t if c else None for t, c in zip(totals, counts)], out_type)
+        return _decimal_column(totals, out_type, has)
     if kind == Kind.MEAN:  # fixed-point division: truncated toward zero at the input's scale
-        means = [None if not c else (abs(t) // int(c)) * (1 if t >= 0 else -1) for t, c in zip(totals, counts)]
-        return _decimal_column(means, out_type)
+        divisors = np.maximum(np.asarray(counts, dtype=np.int64), 1).astype(object)
+        means = (np.abs(totals) // divisors) * np.where(totals >= 0, 1, -1)
+        return _decimal_column(means, out_type, has)
     raise RuntimeError(f"Invalid type/aggregation combination: {kind.name} of {dtype}")
 
 
@@ -309,16 +338,20 @@ def _scan_groups(values: Column, order: np.ndarray, gids_sorted: np.ndarray, agg
     out_type = target_type(dtype, agg)
     assert out_type is not None
     if tid in _sim.DECIMAL_IDS:
-        unscaled = _unscaled(col)
-        running: list[int | None] = []
-        total, last = 0, -1
-        for i in range(n):
-            if seg[i] != last:
-                total, last = 0, seg[i]
-            if valid[i]:
-                total += unscaled[i]  # type: ignore[operator]
-            running.append(total if valid[i] else None)
-        return _decimal_column(running, out_type)
+        ints = np.where(valid, _fixed_width.values(col), 0)
+        halves = _split64(ints)
+        if halves is None or not n:
+            running = np.zeros(n, dtype=object)
+            total, last = 0, -1
+            for i in range(n):
+                if seg[i] != last:
+                    total, last = 0, seg[i]
+                total += ints[i]
+                running[i] = total
+        else:  # exact: the int64 halves' segmented sums cannot overflow (fewer than 2**31 rows)
+            high, low = (_segmented_cumulative(h, seg, np.add) for h in halves)
+            running = high.astype(object) * (1 << 32) + low.astype(object)
+        return _decimal_column(running, out_type, valid)
     acc = np.int64 if out_type.id() == TypeId.INT64 else _sim.storage_dtype(out_type)
     x = np.where(valid, _numbers(arr, dtype).astype(acc), 1 if kind == Kind.PRODUCT else 0).astype(acc)
     with np.errstate(over="ignore"):

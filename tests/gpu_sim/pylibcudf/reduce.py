@@ -126,12 +126,12 @@ def reduce(col: Column, agg: Aggregation, data_type: DataType, init: Scalar | No
         return Scalar._of(_convert(value, source, data_type), data_type)
     # SUM / PRODUCT
     if tid in _sim.DECIMAL_IDS:
-        unscaled = [v for v in _unscaled(col) if v is not None]
-        total = 1 if kind == Kind.PRODUCT else 0
-        for v in unscaled:
-            total = total * v if kind == Kind.PRODUCT else total + v  # type: ignore[operator]
         if kind == Kind.PRODUCT:
             raise NotImplementedError("decimal PRODUCT reductions are not modelled by the simulator")
+        from pylibcudf.groupby import _exact_group_sums
+
+        rows = np.flatnonzero(_fixed_width.valid_flags(col))
+        total = int(_exact_group_sums(_fixed_width.values(col), rows, np.zeros(col.size(), np.int64), 1)[0])
         lo, hi = _fixed_width.decimal_bounds(tid)
         if not lo <= total <= hi:
             raise OverflowError(f"SUM does not fit {source} (simulated: libcudf would wrap silently)")

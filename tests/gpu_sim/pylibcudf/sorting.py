@@ -140,9 +140,28 @@ def row_group_ids(columns: list[Column], nulls_equal: bool = True, nans_equal: b
             unique_rows |= ~valid
         if not nans_equal and pa.types.is_floating(arr.type):
             unique_rows |= np.asarray(pc.fill_null(pc.is_nan(arr), False).to_numpy(zero_copy_only=False), bool)
-    stacked = np.stack(parts + [np.where(unique_rows, np.arange(1, n + 1), 0)], axis=1)
-    _, inverse = np.unique(stacked, axis=0, return_inverse=True)
-    return np.asarray(inverse, dtype=np.int64).reshape(-1)
+    if unique_rows.any():
+        parts.append(np.where(unique_rows, np.arange(1, n + 1), 0))
+    # Mixed-radix combination of the per-column codes into one int64 key (densified whenever the
+    # next radix would overflow), then dense ids; the same grouping as np.unique(axis=0), faster.
+    key, size = _dense(parts[0], int(parts[0].max()) + 1)
+    for codes in parts[1:]:
+        radix = int(codes.max()) + 1
+        if size * radix >= 1 << 62:
+            key, size = _dense(key, size)
+        key, size = _dense(key * radix + codes, size * radix)
+    return key
+
+
+def _dense(key: np.ndarray, size: int) -> tuple[np.ndarray, int]:
+    """``key`` (non-negative ints below ``size``) renumbered 0..g-1 keeping their order, and g."""
+    if size <= 4 * len(key) + 1024:
+        present = np.zeros(size, dtype=bool)
+        present[key] = True
+        remap = np.cumsum(present, dtype=np.int64) - 1
+        return remap[key], int(remap[-1]) + 1
+    uniques, inverse = np.unique(key, return_inverse=True)
+    return np.asarray(inverse, dtype=np.int64).reshape(-1), len(uniques)
 
 
 def index_column(indices: np.ndarray) -> Column:
