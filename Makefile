@@ -8,8 +8,14 @@ PYTHON := $(shell command -v python3.11 2>/dev/null || command -v python3)
 tpch: $(VENV)/.installed
 	$(VENV)/bin/gpu-exec tpch --sf 0.1
 
+# The suite on the CPU, then its GPU cases on the pylibcudf simulator (tests/gpu_sim): the kernel
+# suite, the differential SQL, planner, API and cluster tests and TPC-H with device="gpu".
+SIM_TESTS := tests/kernels tests/sql tests/gpu_sim_tests tests/planner tests/test_gpu_memory.py \
+	tests/api tests/cluster tests/cli/test_tpch.py
+
 test: $(VENV)/.installed
 	$(VENV)/bin/python -m pytest
+	GPU_EXEC_TEST_DEVICE=sim $(VENV)/bin/python -m pytest $(SIM_TESTS)
 
 # The shared setup: create the virtualenv if missing, install the project with its dev extra.
 # Re-run when pyproject.toml changes. Then pylibcudf's and rmm's typed stubs (~8 MB of wheels, no
