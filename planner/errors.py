@@ -9,6 +9,7 @@ __all__ = [
     "CatalogError",
     "ExecutionError",
     "QueryCancelled",
+    "ResourceError",
     "one_line",
 ]
 
@@ -31,6 +32,22 @@ class ExecutionError(GpuExecError):
 
 class QueryCancelled(GpuExecError):
     """The query was cancelled (``DataFrame.cancel()`` or Ctrl-C); what it had started is dropped."""
+
+
+class ResourceError(GpuExecError):
+    """An operator needed more memory than the query's memory pool has left.
+
+    ``consumer`` names the operator, ``requested`` the bytes it asked for, ``used`` what the pool
+    held then and ``limit`` the pool's limit; the message names the setting to raise
+    (``memory_limit``)."""
+
+    def __init__(self, message: str, *, consumer: str = "", requested: int = 0, used: int = 0,
+                 limit: int = 0) -> None:
+        super().__init__(message)
+        self.consumer = consumer
+        self.requested = requested
+        self.used = used
+        self.limit = limit
 
 
 class UnsupportedSQLError(GpuExecError):
