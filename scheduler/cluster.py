@@ -48,9 +48,9 @@ def _has_shuffle_service(dask_worker: Any) -> bool:
     return SERVICE_NAME in dask_worker.plugins
 
 
-def _worker_device(requested: str) -> tuple[str, str | None]:
+def _worker_device(requested: str) -> tuple[str, str | None, str]:
     choice = choose_device(requested)
-    return choice.name, choice.reason
+    return choice.name, choice.reason, choice.description
 
 
 def install_shuffle_service(client: Client, memory_limit: int, fetch_timeout: float,
@@ -143,10 +143,11 @@ class ClusterConnection:
     def _cluster_device(client: Client, requested: str) -> DeviceChoice:
         """The device the workers run on: the GPU only when every worker can use one."""
         answers = client.run(_worker_device, requested)  # a worker's GpuExecError propagates
-        names = {name for name, _ in answers.values()}
+        names = {name for name, _, _ in answers.values()}
         if names == {"gpu"}:
-            return DeviceChoice("gpu")
-        reasons = sorted({reason for _, reason in answers.values() if reason})
+            # What the workers run on ("gpu: <GPU name>, pylibcudf <version>"; several when they differ).
+            return DeviceChoice("gpu", description="; ".join(sorted({d for _, _, d in answers.values() if d})))
+        reasons = sorted({reason for _, reason, _ in answers.values() if reason})
         return DeviceChoice("cpu", "; ".join(reasons) or None)
 
     def close(self) -> None:
