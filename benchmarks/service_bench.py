@@ -361,7 +361,8 @@ def _rate(value: float | None) -> str:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    from gpu_exec.testing.tpch import QUERY_NUMBERS, query_numbers_argument
+    from gpu_exec.cli.tpch import query_numbers_argument
+    from gpu_exec.testing.tpch import QUERY_NUMBERS
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("data", nargs="?", type=Path, help="TPC-H Parquet directory "
