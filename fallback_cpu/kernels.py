@@ -52,6 +52,7 @@ class ArrowKernels:
     """
 
     name = "cpu"
+    default_batch_rows = 131_072
 
     def __init__(self, use_threads: bool = True) -> None:
         self.use_threads = use_threads
@@ -74,6 +75,9 @@ class ArrowKernels:
 
     def num_rows(self, table: pa.Table) -> int:
         return table.num_rows
+
+    def nbytes(self, table: pa.Table) -> int:
+        return int(table.nbytes)
 
     def length(self, column: pa.Array | pa.ChunkedArray) -> int:
         return len(column)

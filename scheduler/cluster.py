@@ -4,6 +4,10 @@
 ``LocalCUDACluster`` (one worker per GPU) when the session runs on GPUs; ``connect(cluster=ADDRESS)``
 uses a running Dask scheduler (``gpu-exec scheduler`` / ``gpu-exec executor``). Either way every
 worker gets the ``ShuffleService`` plugin, and queries run through ``scheduler.query``.
+
+Dask itself does not retry a task whose worker died (``allowed-failures`` 0 on the clusters
+gpu-exec starts): the task's future fails with KilledWorker at once and the job decides
+(scheduler.job), knowing whether the worker was restarted for its memory.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from gpu_exec.engine.device import DeviceChoice, choose_device, visible_gpu_count
 from gpu_exec.executor.shuffle_service import DEFAULT_DEVICE_MEMORY_LIMIT, SERVICE_NAME, STATS_HANDLER, ShuffleService
 from scheduler.errors import ClusterError
+from scheduler.runner import DEFAULT_EXECUTOR_TIMEOUT, no_executors_message
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -21,10 +26,14 @@ if TYPE_CHECKING:
     from gpu_exec.engine.config import Config
     from scheduler.runner import JobListener
 
-__all__ = ["ClusterConnection", "start_local_cluster", "install_shuffle_service", "shuffle_stats"]
+__all__ = ["ClusterConnection", "start_local_cluster", "install_shuffle_service", "shuffle_stats",
+           "SCHEDULER_CONFIG"]
 
 # How long connect(cluster=...) waits for the scheduler and its first worker.
 CONNECT_TIMEOUT_SECONDS = 30
+# The Dask scheduler settings of the clusters gpu-exec starts (embedded, `gpu-exec scheduler`):
+# a task whose worker dies fails at once with KilledWorker; the job retries it (scheduler.job).
+SCHEDULER_CONFIG = {"distributed.scheduler.allowed-failures": 0}
 
 
 def start_local_cluster(workers: int, threads: int, gpu: bool) -> Any:
@@ -33,15 +42,18 @@ def start_local_cluster(workers: int, threads: int, gpu: bool) -> Any:
                                "silence_logs": logging.ERROR}
     if threads:
         options["threads_per_worker"] = threads
-    if gpu:
-        from dask_cuda import LocalCUDACluster  # lazily: only GPU machines have it
+    import dask.config
 
-        # One worker per GPU: never more workers than GPUs.
-        options["n_workers"] = max(1, min(workers, visible_gpu_count()))
-        return LocalCUDACluster(**options)
-    from distributed import LocalCluster
+    with dask.config.set(SCHEDULER_CONFIG):  # read when the scheduler is made, just below
+        if gpu:
+            from dask_cuda import LocalCUDACluster  # lazily: only GPU machines have it
 
-    return LocalCluster(processes=True, **options)
+            # One worker per GPU: never more workers than GPUs.
+            options["n_workers"] = max(1, min(workers, visible_gpu_count()))
+            return LocalCUDACluster(**options)
+        from distributed import LocalCluster
+
+        return LocalCluster(processes=True, **options)
 
 
 def _has_shuffle_service(dask_worker: Any) -> bool:
@@ -54,14 +66,22 @@ def _worker_device(requested: str) -> tuple[str, str | None, str]:
 
 
 def install_shuffle_service(client: Client, memory_limit: int, fetch_timeout: float,
-                            device_memory_limit: int = DEFAULT_DEVICE_MEMORY_LIMIT) -> None:
+                            device_memory_limit: int = DEFAULT_DEVICE_MEMORY_LIMIT,
+                            memory_pool_limit: int | None = None) -> None:
     """Make sure the workers run the shuffle service: registered with the scheduler (so workers
     that join later get it too) unless every worker already has one — workers started by
-    ``gpu-exec executor`` bring theirs, with their own settings, and keep it."""
+    ``gpu-exec executor`` bring theirs, with their own settings, and keep it.
+    ``memory_pool_limit``: each worker's operator memory limit (None: the worker's own)."""
     present = client.run(_has_shuffle_service)
     if not present or not all(present.values()):
-        client.register_plugin(ShuffleService(memory_limit, fetch_timeout, device_memory_limit),
+        client.register_plugin(ShuffleService(memory_limit, fetch_timeout, device_memory_limit, memory_pool_limit),
                                name=SERVICE_NAME)
+
+
+def _pool_limit(config: Config) -> int | None:
+    """An embedded cluster's workers share this machine: the session's memory limit divided among
+    them. A cluster joined: each worker's own (None)."""
+    return config.memory_limit // config.workers if config.workers else None  # type: ignore[operator]
 
 
 def shuffle_stats(client: Client) -> dict[str, dict[str, Any]]:
@@ -78,18 +98,24 @@ class ClusterConnection:
         self._device = device
         self.config = config
         self.listeners: list[JobListener] = []  # told of every job's progress (tooling, tests)
+        # Seconds a query waits while the cluster has no executor (for a first one, or after all
+        # of them went) before it fails saying so.
+        self.executor_timeout = DEFAULT_EXECUTOR_TIMEOUT
 
     @classmethod
-    def open(cls, config: Config, *, wait_for_workers: bool = True) -> ClusterConnection:
+    def open(cls, config: Config, *, wait_for_workers: bool = True, security: Any = None) -> ClusterConnection:
         """Start the embedded cluster (``config.workers``) or connect to ``config.cluster``.
         ``wait_for_workers=False`` (the query service, which starts before its executors): don't
-        wait for a first worker; queries wait for one (``ensure_workers``)."""
+        wait for a first worker; queries wait for one (``ensure_workers``). ``security``: a
+        ``distributed.security.Security`` for a TLS cluster (None: Dask's configuration, e.g. the
+        ``DASK_DISTRIBUTED__COMM__TLS__*`` environment variables)."""
         from distributed import Client
 
         cluster = None
         try:
             if config.cluster:
-                client = Client(config.cluster, timeout=CONNECT_TIMEOUT_SECONDS, set_as_default=False)
+                client = Client(config.cluster, timeout=CONNECT_TIMEOUT_SECONDS, set_as_default=False,
+                                security=security)
                 if wait_for_workers:
                     client.wait_for_workers(1, timeout=CONNECT_TIMEOUT_SECONDS)
             else:
@@ -106,7 +132,7 @@ class ClusterConnection:
             if client.scheduler_info().get("workers"):
                 device = cls._cluster_device(client, config.device)
                 install_shuffle_service(client, config.shuffle_memory_limit, config.fetch_timeout,
-                                        config.shuffle_device_memory_limit)
+                                        config.shuffle_device_memory_limit, _pool_limit(config))
         except BaseException:
             client.close()
             if cluster is not None:
@@ -114,23 +140,25 @@ class ClusterConnection:
             raise
         return cls(client, cluster, device, config)
 
-    def ensure_workers(self, timeout: float = CONNECT_TIMEOUT_SECONDS) -> None:
-        """Wait up to ``timeout`` seconds for a first worker (a service started before its
-        executors); then the workers' device is known."""
+    def ensure_workers(self, timeout: float | None = None) -> None:
+        """Wait up to ``timeout`` seconds (default ``executor_timeout``) for a first worker (a
+        service started before its executors); then the workers' device is known."""
         if self._device is not None:
             return
+        timeout = self.executor_timeout if timeout is None else timeout
         try:
             self.client.wait_for_workers(1, timeout=timeout)
         except TimeoutError:
-            raise ClusterError(
-                f"no executors are connected to the scheduler at {self.client.scheduler.address} "
-                f"(waited {timeout:g} s): start one with `gpu-exec executor --scheduler "
-                f"{self.client.scheduler.address}`") from None
+            raise ClusterError(no_executors_message(self.client.scheduler.address, timeout)) from None
         config = self.config
         self._device = self._cluster_device(self.client, config.device)
         # Executors started by `gpu-exec executor` bring their own (with their flags' settings).
         install_shuffle_service(self.client, config.shuffle_memory_limit, config.fetch_timeout,
-                                config.shuffle_device_memory_limit)
+                                config.shuffle_device_memory_limit, _pool_limit(config))
+
+    def executor_count(self) -> int:
+        """The workers connected to the scheduler now."""
+        return len(self.client.scheduler_info()["workers"])
 
     @property
     def device(self) -> DeviceChoice:

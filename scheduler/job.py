@@ -13,6 +13,11 @@ submit next, so the rules below are testable without a cluster.
 - A reducer that reports ``FetchFailed`` is not at fault: every output on the lost worker is
   marked missing (those tasks go back to PENDING) and the reducer waits for them again. It is
   retried at most ``max_fetch_failures`` times, in case a worker keeps losing its data.
+- A worker restarted for going over its memory limit (while running a task, or holding the
+  outputs a reducer fetches) is a lost worker too, but a query that exhausts one executor's memory
+  is likely to exhaust the next one's: the first such death in a job is retried, the second
+  (``max_memory_deaths``) fails the job with the memory error instead of killing executors for
+  minutes.
 """
 
 from __future__ import annotations
@@ -27,10 +32,12 @@ if TYPE_CHECKING:
     from gpu_exec.executor.task import MapOutput, TaskReport
     from planner.stages import StagePlan
 
-__all__ = ["Job", "TaskStatus", "DEFAULT_MAX_ATTEMPTS", "DEFAULT_MAX_FETCH_FAILURES"]
+__all__ = ["Job", "TaskStatus", "DEFAULT_MAX_ATTEMPTS", "DEFAULT_MAX_FETCH_FAILURES",
+           "DEFAULT_MAX_MEMORY_DEATHS"]
 
 DEFAULT_MAX_ATTEMPTS = 3
 DEFAULT_MAX_FETCH_FAILURES = 4
+DEFAULT_MAX_MEMORY_DEATHS = 1
 
 
 @dataclass
@@ -55,11 +62,14 @@ class Job:
     """The state of one query's stages and tasks."""
 
     def __init__(self, job_id: str, plan: StagePlan, *, max_attempts: int = DEFAULT_MAX_ATTEMPTS,
-                 max_fetch_failures: int = DEFAULT_MAX_FETCH_FAILURES) -> None:
+                 max_fetch_failures: int = DEFAULT_MAX_FETCH_FAILURES,
+                 max_memory_deaths: int = DEFAULT_MAX_MEMORY_DEATHS) -> None:
         self.job_id = job_id
         self.plan = plan
         self.max_attempts = max_attempts
         self.max_fetch_failures = max_fetch_failures
+        self.max_memory_deaths = max_memory_deaths
+        self.memory_deaths: dict[str, str] = {}  # worker restarted for its memory → what happened
         self.state = JobState.QUEUED
         self.error: BaseException | None = None
         self.tasks: dict[tuple[int, int], TaskStatus] = {
@@ -177,6 +187,26 @@ class Job:
             self._fail(ExecutionError(message), error)
         task.state = TaskState.PENDING
 
+    def memory_failed(self, stage_id: int, partition: int, attempt: int, worker: str, description: str,
+                      error: BaseException) -> None:
+        """A task attempt was lost because ``worker`` was restarted for its memory
+        (``description`` says how): its outputs are lost and the task runs again, unless this job
+        has already lost ``max_memory_deaths`` workers that way — then it fails, saying so."""
+        task = self._current(stage_id, partition, attempt)
+        if task is None:
+            return
+        self.lose_worker(worker)
+        self.memory_deaths.setdefault(worker, description)
+        if len(self.memory_deaths) > self.max_memory_deaths:
+            task.state = TaskState.FAILED
+            deaths = len(self.memory_deaths)
+            message = (f"{task.name} failed: {description} — the {_ordinal(deaths)} executor this query "
+                       f"drove out of memory, so it is not retried again. Give the executors more memory "
+                       f"(gpu-exec executor --memory-limit), or run fewer queries at once")
+            self._fail(ExecutionError(message), error)
+        task.failures += 1
+        task.state = TaskState.PENDING
+
     def lose_worker(self, worker: str) -> list[TaskStatus]:
         """Every finished task whose output lived on ``worker`` goes back to PENDING."""
         lost = [t for t in self.tasks.values()
@@ -198,3 +228,7 @@ class Job:
     def cancel(self) -> None:
         if self.state not in (JobState.SUCCEEDED, JobState.FAILED):
             self.state = JobState.CANCELLED
+
+
+def _ordinal(n: int) -> str:
+    return {1: "first", 2: "second", 3: "third"}.get(n, f"{n}th")

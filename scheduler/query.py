@@ -44,6 +44,7 @@ class JobSummary:
     lost_outputs: int = 0  # map outputs re-run because their worker was lost
     shuffle_bytes: int = 0  # map output written to shuffle stores (final results excluded)
     result_bytes: int = 0  # fetched by the client: the final stage's output (Arrow IPC bytes)
+    peak_task_bytes: int = 0  # the most one task's operators held at once (its memory pool's peak)
 
 
 @dataclass
@@ -80,10 +81,10 @@ def run_query(connection: ClusterConnection, plan: PlanNode, *, cancel_event: th
         stages = cut_stages(node, splits)
         job = Job(new_job_id(), stages)
         spec_fields = {"device": connection.device.name, "partitions": config.partitions,
-                       "subquery_values": tuple(values.items())}
+                       "subquery_values": tuple(values.items()), "batch_rows": config.batch_rows}
         runner = JobRunner(connection.client, job, lambda s, p: task_plan(stages.stage(s), p, splits),
                            spec_fields, listeners=listeners, cancel_event=event,
-                           fetch_timeout=config.fetch_timeout)
+                           fetch_timeout=config.fetch_timeout, executor_timeout=connection.executor_timeout)
         tables = list(run_job(runner))
         _account(summary, metrics, job, runner)
         return pa.concat_tables(tables) if len(tables) > 1 else tables[0]
@@ -102,8 +103,12 @@ def _account(summary: JobSummary, metrics: dict[str, OperatorMetrics], job: Job,
     for report in runner.reports:
         if report.stage_id != final:
             summary.shuffle_bytes += sum(report.output.nbytes)
-        for name, seconds, rows, calls in report.metrics:
+        summary.peak_task_bytes = max(summary.peak_task_bytes, report.peak_bytes)
+        for name, seconds, rows, calls, batches, peak, spilled in report.metrics:
             m = metrics[name]
             m.seconds += seconds
             m.rows += rows
             m.calls += calls
+            m.batches += batches
+            m.peak_bytes = max(m.peak_bytes, peak)  # the most one task's operators of this kind held
+            m.spilled_bytes += spilled

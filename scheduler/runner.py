@@ -5,23 +5,30 @@ finished future is released at once: Dask then holds nothing of ours, so a lost 
 Dask recompute a task behind our back — lost map outputs surface as ``FetchFailed`` and are re-run
 here. Results stay in the final stage's shuffle stores until the client streams them, partition by
 partition, straight from the workers. Whatever happens — success, failure, cancellation, Ctrl-C —
-the job's shuffle data is dropped on every worker at the end.
+the job's shuffle data is dropped on every worker at the end, and its tasks still running there stop
+at their next operator or batch boundary (the worker's drop handler sets their cancel events).
+
+The runner also watches the cluster: a job that has had no executor to run on for
+``executor_timeout`` seconds fails with ClusterError saying so, and an executor its nanny restarted
+for going over its memory limit (Dask's ``worker-restart-memory`` event) is named in the error: the
+first such death in a job is retried like any lost worker, the second fails the job.
 """
 
 from __future__ import annotations
 
 import queue
 import threading
+import time
 import uuid
 from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 import pyarrow as pa
 
 from gpu_exec.executor.shuffle_fetch import FetchFailed, fetch_pieces
-from gpu_exec.executor.shuffle_service import DROP_JOB_HANDLER
+from gpu_exec.executor.shuffle_service import DROP_JOB_HANDLER, MEMORY_LIMIT_EVENT
 from gpu_exec.executor.task import TaskSpec, run_task
 from planner.errors import ExecutionError
-from scheduler.errors import QueryCancelled
+from scheduler.errors import ClusterError, QueryCancelled
 from scheduler.job import Job
 from scheduler.states import JobState
 
@@ -32,7 +39,19 @@ if TYPE_CHECKING:
     from planner.ir import PlanNode
     from scheduler.job import TaskStatus
 
-__all__ = ["JobListener", "JobRunner", "new_job_id", "run_job"]
+__all__ = ["JobListener", "JobRunner", "new_job_id", "run_job", "DEFAULT_EXECUTOR_TIMEOUT",
+           "MEMORY_EVENT_TOPIC", "no_executors_message"]
+
+# Seconds a job waits while the cluster has no executor at all before it fails.
+DEFAULT_EXECUTOR_TIMEOUT = 60.0
+# What Dask's nanny logs (with the worker's address, pid and resident bytes) just before it
+# restarts a worker that went over its memory limit's terminate fraction.
+MEMORY_EVENT_TOPIC = "worker-restart-memory"
+
+
+def no_executors_message(scheduler_address: str, waited: float) -> str:
+    return (f"no executors are connected to the scheduler at {scheduler_address} (waited {waited:g} s "
+            f"for one): start one with `gpu-exec executor --scheduler {scheduler_address}`")
 
 
 def new_job_id() -> str:
@@ -74,13 +93,18 @@ class JobRunner:
         Set from another thread to cancel the job.
     fetch_timeout
         Seconds to keep trying to reach a worker when collecting results.
+    executor_timeout
+        Seconds the job may go without any executor in the cluster before it fails.
     """
 
     POLL_SECONDS = 0.1
+    WATCH_SECONDS = 1.0  # how often the executors are counted while the job waits
+    MEMORY_EVENT_WAIT = 3.0  # how long a lost worker's memory event may lag behind its death (a busy machine)
 
     def __init__(self, client: Client, job: Job, make_plan: Callable[[int, int], PlanNode],
                  spec_fields: dict[str, Any], *, listeners: list[JobListener],
-                 cancel_event: threading.Event, fetch_timeout: float) -> None:
+                 cancel_event: threading.Event, fetch_timeout: float,
+                 executor_timeout: float = DEFAULT_EXECUTOR_TIMEOUT) -> None:
         self.client = client
         self.job = job
         self.make_plan = make_plan
@@ -93,6 +117,11 @@ class JobRunner:
         self._running: dict[str, tuple[TaskStatus, int]] = {}  # Dask key → (task, attempt)
         self._futures: dict[str, Future] = {}
         self._finished: queue.Queue[Future] = queue.Queue()
+        self.executor_timeout = executor_timeout
+        self._next_watch = 0.0
+        self._no_executors_since: float | None = None
+        self._memory_limits: dict[str, int] = {}  # worker address → its memory limit, as last seen
+        self._not_memory_deaths: set[str] = set()  # lost workers whose nanny reported no memory death
 
     # ---- running ----------------------------------------------------------------------------
     def run(self) -> None:
@@ -101,6 +130,7 @@ class JobRunner:
         if job.state is JobState.QUEUED:
             for listener in self.listeners:
                 listener.job_started(job)
+            self._watch_executors()  # the workers' memory limits, before any of them can die
         while not job.complete:
             self._check_cancelled()
             for task in job.runnable():
@@ -110,10 +140,35 @@ class JobRunner:
             try:
                 future = self._finished.get(timeout=self.POLL_SECONDS)
             except queue.Empty:
+                self._watch_executors()
                 for listener in self.listeners:
                     listener.tick(job)
                 continue
             self._handle(future)
+
+    def _watch_executors(self) -> None:
+        """At most every WATCH_SECONDS: note the workers' memory limits, and fail the job once the
+        cluster has had no worker for ``executor_timeout`` seconds (its tasks would wait for ever)."""
+        now = time.monotonic()
+        if now < self._next_watch:
+            return
+        self._next_watch = now + self.WATCH_SECONDS
+        try:
+            workers = self.client.scheduler_info()["workers"]
+        except Exception:  # noqa: BLE001 — the scheduler is unreachable: Dask's own timeouts say so
+            return
+        for address, info in workers.items():
+            limit = info.get("memory_limit") if isinstance(info, dict) else None
+            if limit:
+                self._memory_limits[address] = int(limit)
+        if workers:
+            self._no_executors_since = None
+            return
+        if self._no_executors_since is None:
+            self._no_executors_since = now
+        elif now - self._no_executors_since >= self.executor_timeout:
+            self.job.state = JobState.FAILED
+            raise ClusterError(no_executors_message(self.client.scheduler.address, self.executor_timeout))
 
     def _check_cancelled(self) -> None:
         if self.cancel_event.is_set():
@@ -145,23 +200,67 @@ class JobRunner:
         task, attempt = running
         stage_id, partition = task.stage_id, task.partition
         status = future.status
+        error: BaseException | None = None
         if status == "finished":
-            report: TaskReport = future.result()
-            future.release()  # Dask keeps nothing of ours once we have the metadata
-            if job.succeeded(report):
-                self.reports.append(report)
-                for listener in self.listeners:
-                    listener.task_finished(job, report)
-                if job.stage_complete(stage_id):
+            try:
+                # The report waits in the worker's memory until read: a worker that dies meanwhile
+                # makes Dask reset the future and run the task again (which may fail in turn).
+                report: TaskReport = future.result(timeout=self.fetch_timeout)
+            except Exception as exc:  # noqa: BLE001 — the task is lost: handled as a failure below
+                error = exc if not isinstance(exc, TimeoutError) else RuntimeError(
+                    f"the worker holding {task.name}'s report went away before it was read")
+                self._cancel_quietly(future)
+            else:
+                future.release()  # Dask keeps nothing of ours once we have the metadata
+                if job.succeeded(report):
+                    self.reports.append(report)
                     for listener in self.listeners:
-                        listener.stage_finished(job, stage_id)
-            return
-        error = future.exception() if status == "error" else RuntimeError(f"task future {status}")
+                        listener.task_finished(job, report)
+                    if job.stage_complete(stage_id):
+                        for listener in self.listeners:
+                            listener.stage_finished(job, stage_id)
+                return
+        else:
+            error = future.exception() if status == "error" else RuntimeError(f"task future {status}")
         future.release()
+        lost = _lost_worker(error)
+        if lost is not None:
+            death = self._memory_death(lost, stage_id, running=not isinstance(error, FetchFailed))
+            if death is not None:
+                job.memory_failed(stage_id, partition, attempt, lost, death, error)
+                return
         if isinstance(error, FetchFailed):
             job.fetch_failed(stage_id, partition, attempt, error.worker, error)
         else:
             job.failed(stage_id, partition, attempt, error)
+
+    def _memory_death(self, worker: str, stage_id: int, running: bool) -> str | None:
+        """Why ``worker`` died when its nanny restarted it for its memory (None otherwise), as
+        one sentence naming the worker, what it held, its limit and the stage. The nanny's event
+        may arrive a moment after the scheduler saw the worker go: wait a little for it — once
+        per worker (every task it ran reports the same death)."""
+        if worker in self._not_memory_deaths:
+            return None
+        deadline = time.monotonic() + self.MEMORY_EVENT_WAIT
+        while True:
+            try:
+                events = self.client.get_events(MEMORY_EVENT_TOPIC)
+            except Exception:  # noqa: BLE001 — no events: not known to be a memory death
+                return None
+            for _, event in reversed(events):
+                if isinstance(event, dict) and event.get("worker") == worker:
+                    return _describe_memory_death(worker, int(event.get("rss") or 0),
+                                                  self._memory_limit(worker), stage_id, running)
+            if time.monotonic() >= deadline:
+                self._not_memory_deaths.add(worker)
+                return None
+            time.sleep(0.1)
+
+    def _cancel_quietly(self, future: Future) -> None:
+        try:
+            self.client.cancel([future])
+        except Exception:  # noqa: BLE001 — the cluster may be going away
+            pass
 
     def cancel_running(self) -> None:
         """Cancel every submitted task that has not reported."""
@@ -173,6 +272,18 @@ class JobRunner:
                 self.client.cancel(futures)
             except Exception:  # noqa: BLE001 — the cluster may be going away; nothing left to do
                 pass
+
+    def _memory_limit(self, worker: str) -> int | None:
+        """``worker``'s memory limit: the newest one its executor gave it (re-dividing the node's
+        memory), else the one it registered with."""
+        try:
+            events = self.client.get_events(MEMORY_LIMIT_EVENT)
+        except Exception:  # noqa: BLE001
+            events = ()
+        for _, event in reversed(events):
+            if isinstance(event, dict) and event.get("worker") == worker and event.get("limit"):
+                return int(event["limit"])
+        return self._memory_limits.get(worker)
 
     # ---- results ----------------------------------------------------------------------------
     def results(self) -> Iterator[pa.Table]:
@@ -218,6 +329,30 @@ class JobRunner:
                              msg={"op": DROP_JOB_HANDLER, "job_id": self.job.job_id}, on_error="ignore")
         except Exception:  # noqa: BLE001 — cleanup must not hide the query's own outcome
             pass
+
+
+def _lost_worker(error: BaseException | None) -> str | None:
+    """The worker whose loss ``error`` reports: a reducer's FetchFailed, or Dask's KilledWorker
+    (the worker running the task died)."""
+    if isinstance(error, FetchFailed):
+        return error.worker
+    if type(error).__name__ == "KilledWorker":
+        last = getattr(error, "last_worker", None)
+        address = getattr(last, "address", None)
+        return address if isinstance(address, str) else None
+    return None
+
+
+def _describe_memory_death(worker: str, rss: int, limit: int | None, stage_id: int, running: bool) -> str:
+    import dask.config
+    from dask.utils import format_bytes
+
+    fraction = dask.config.get("distributed.worker.memory.terminate", 0.95) or 0.95
+    over = f"over {fraction:.0%} of its memory limit of {format_bytes(limit)}" if limit else \
+        f"over {fraction:.0%} of its memory limit"
+    during = f"while running stage {stage_id}" if running else f"while holding the input of stage {stage_id}"
+    return (f"executor {worker} ran out of memory {during}: it used {format_bytes(rss)}, {over}, "
+            "and its nanny restarted it")
 
 
 def run_job(runner: JobRunner) -> Iterator[pa.Table]:

@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from datafusion import Expr
 
     from gpu_exec.engine.context import OperatorMetrics
+    from gpu_exec.engine.memory import MemoryStats
     from gpu_exec.executor.output_files import OutputTarget
     from gpu_exec.api.session import Session
     from planner.ir import PlanNode
@@ -123,6 +124,9 @@ class DataFrame(ResultConversions):
         self._result = result
         self._output = output
         self.metrics: dict[str, OperatorMetrics] = {}
+        # The last run's memory pool in process: peak bytes held by its operators (and per
+        # operator, also in ``metrics``), bytes spilled; None before a run.
+        self.memory: MemoryStats | None = None
         self.job_summary: JobSummary | None = None  # what the last distributed run did
         self._cancel = threading.Event()
 
@@ -324,29 +328,42 @@ class DataFrame(ResultConversions):
             raise
         return result
 
+    def _context(self) -> ExecutionContext:
+        """A new query's execution context in this process: the session's kernels and settings,
+        and a memory pool of its own under the session's."""
+        session = self._session
+        config = session.config
+        return ExecutionContext(
+            kernels=session.kernels,
+            partitions=config.partitions,
+            broadcast_rows=config.broadcast_rows,
+            kernels_by_device=session.kernels_by_device,
+            gpu_capabilities=CudfCapabilities() if session.device.name == "gpu" else None,
+            cancel_event=self._cancel,
+            memory=session.memory_pool.child("query"),
+            batch_rows=config.batch_rows,
+        )
+
+    def _finished(self, ctx: ExecutionContext) -> None:
+        """Keep a finished (or failed) run's metrics: per operator, and the query's memory."""
+        ctx.memory_metrics()
+        self.metrics = dict(ctx.metrics)
+        self.memory = ctx.memory.stats()
+
     def _run(self, physical: PlanNode, listeners: Sequence[JobListener]) -> pa.Table:
         from gpu_exec.engine.driver import run_plan
 
         try:
             if self._session.cluster is not None:
                 return self._run_distributed(self._session.cluster, physical, listeners)
-            session = self._session
-            config = session.config
-            ctx = ExecutionContext(
-                kernels=session.kernels,
-                partitions=config.partitions,
-                broadcast_rows=config.broadcast_rows,
-                kernels_by_device=session.kernels_by_device,
-                gpu_capabilities=CudfCapabilities() if session.device.name == "gpu" else None,
-                cancel_event=self._cancel,
-            )
+            ctx = self._context()
             try:
                 return run_plan(physical, ctx)
             finally:
                 # A failed write waits for the partitions still writing, so that nothing lands in
                 # its directory once it has been removed.
                 ctx.close(wait=self._output is not None)
-                self.metrics = dict(ctx.metrics)
+                self._finished(ctx)
         finally:
             self._cancel = threading.Event()  # a cancel ends this run only
 
@@ -356,7 +373,11 @@ class DataFrame(ResultConversions):
 
         result = run_query(cluster, physical, cancel_event=self._cancel,
                            listeners=[*listeners] if listeners else None)
+        from gpu_exec.engine.memory import MemoryStats
+
         self.metrics, self.job_summary = result.metrics, result.summary
+        spilled = sum(m.spilled_bytes for m in result.metrics.values())
+        self.memory = MemoryStats(None, 0, result.summary.peak_task_bytes, spilled)
         return result.table
 
     def cancel(self) -> None:
@@ -370,9 +391,27 @@ class DataFrame(ResultConversions):
         return self.to_arrow().to_batches()
 
     def execute_stream(self) -> Iterator[pa.RecordBatch]:
-        """Run the query and iterate over its record batches. The engine returns a query's result
-        whole, so the first batch comes once the query has finished."""
-        yield from self.to_arrow().to_batches()
+        """Run the query and iterate over its record batches. In process they come as the plan's
+        root produces them (the first ones long before the query ends when the root streams: a
+        scan, filter, projection, join probe or limit); stopping early (closing the iterator, or a
+        ``break``) stops the query at its next batch. On a cluster, and for statements, the
+        result is collected first."""
+        if self._result is not None or self._output is not None or self._session.cluster is not None:
+            yield from self.to_arrow().to_batches()
+            return
+        from gpu_exec.engine.driver import stream_plan
+
+        physical = self.physical_plan
+        ctx = self._context()
+        tables = stream_plan(physical, ctx)
+        try:
+            for table in tables:
+                yield from table.to_batches()
+        finally:
+            tables.close()  # stops the query's streams now when the caller stopped early
+            ctx.close()
+            self._finished(ctx)
+            self._cancel = threading.Event()
 
     def count(self) -> int:
         """Run ``count(*)`` over this DataFrame on gpu-exec; the number of rows."""

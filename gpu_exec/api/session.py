@@ -13,6 +13,7 @@ import pyarrow as pa
 from gpu_exec.engine.config import Config
 from gpu_exec.api.dataframe import DataFrame, clean_datafusion_message
 from gpu_exec.engine.device import DeviceChoice, choose_device, make_kernels
+from gpu_exec.engine.memory import MemoryPool
 from gpu_exec.cudf.memory import GpuMemoryConfig
 from gpu_exec.api.session_state import SessionState
 from planner.errors import CatalogError, GpuExecError, SQLError
@@ -42,6 +43,8 @@ def connect(
     shuffle_memory_limit: int | None = None,
     fetch_timeout: float | None = None,
     warehouse: str | os.PathLike[str] | None = None,
+    memory_limit: int | str | None = None,
+    batch_rows: int | None = None,
 ) -> Session:
     """Start a gpu-exec session: in this process (the default), or on a Dask cluster.
 
@@ -80,6 +83,15 @@ def connect(
     warehouse
         The directory where ``CREATE TABLE name AS SELECT ...`` writes ``<warehouse>/name/``
         (default ``./gpu-exec-warehouse``); on a cluster the workers must see the same path.
+    memory_limit
+        Bytes (an int, or a size such as ``"2GB"``) the operators of this session's queries may
+        hold at once — what joins, sorts, aggregates and exchanges keep between batches; a query
+        that needs more raises ResourceError. Default: this machine's (or its cgroup's) memory
+        less a reserve; on an embedded cluster, that divided among its workers. Environment:
+        ``GPU_EXEC_MEMORY_LIMIT``.
+    batch_rows
+        The most rows per batch a scan reads (default: the kernels' own, 131,072 on the CPU and
+        4,194,304 on the GPU).
 
     Each argument left as None takes its ``GPU_EXEC__<NAME>`` environment variable, then the default.
     """
@@ -87,7 +99,7 @@ def connect(
         Config.build(device=device, partitions=partitions, fallback=fallback, broadcast_rows=broadcast_rows,
                      workers=workers, cluster=cluster, worker_threads=worker_threads, progress=progress,
                      shuffle_memory_limit=shuffle_memory_limit, fetch_timeout=fetch_timeout,
-                     warehouse=warehouse)
+                     warehouse=warehouse, memory_limit=memory_limit, batch_rows=batch_rows)
     )
 
 
@@ -113,6 +125,9 @@ class Session:
         self.kernels_by_device = {"cpu": make_kernels(DeviceChoice("cpu")), self.device.name: self.kernels}
         self.state = SessionState(datafusion.SessionContext())
         self.catalog = self.state.catalog
+        # What this session's queries hold in process, under one limit (each query has its own
+        # child pool, for its metrics).
+        self.memory_pool = MemoryPool(config.memory_limit, name="session")
         self._names = itertools.count(1)  # generated table names of read_parquet / from_arrow / ...
         self._temp_dir: str | None = None  # from_arrow's files, created on first use
 

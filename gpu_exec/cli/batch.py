@@ -11,7 +11,9 @@ gpu-exec query service (``grpc://``). What the user sees:
   result, so that stdout alone is the job's report;
 - on failure, ``gpu-exec: error: job.sql:LINE: statement K of N failed: <error>`` on stderr and
   exit code 1; later statements are not run. Ctrl-C (or SIGTERM) cancels the running statement's
-  query and exits with 130 (143).
+  query — in this process, on the cluster or on the server — and exits with 130 (143) within a
+  few seconds (``run_interruptible``), even while the query sits in a kernel or in a blocking call
+  to the server.
 """
 
 from __future__ import annotations
@@ -20,11 +22,12 @@ import contextlib
 import os
 import signal
 import sys
+import threading
 import time
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, TypeVar
 
 from gpu_exec.api.sql_scripts import ScriptStatement, register_tables, rows_written, split_statements_with_lines
 from planner.errors import GpuExecError
@@ -44,7 +47,15 @@ __all__ = [
     "JobDisplay",
     "run_statements",
     "terminate_as_interrupt",
+    "run_interruptible",
+    "CANCEL_GRACE_SECONDS",
 ]
+
+T = TypeVar("T")
+
+# How long an interrupted statement gets to wind down (its tasks stop at their next batch) before
+# the command exits anyway.
+CANCEL_GRACE_SECONDS = 5.0
 
 # Addresses of a Dask scheduler (``gpu_exec.connect(cluster=...)``) and of a gpu-exec query
 # service (``gpu_exec.connect(address)``, the remote Flight SQL session).
@@ -238,18 +249,23 @@ def run_statements(session: Any, statements: list[ScriptStatement], *, source: s
     """
     for index, statement in enumerate(statements, 1):
         job = JobStatement(index, len(statements), source, statement)
-        frame = None
         start = time.perf_counter()
+        frames: list[Any] = []
+
+        def run(text: str = statement.text) -> pa.Table:
+            frames.append(session.sql(text))
+            # Every statement is run to the end, DDL and COPY included: their DataFrames run
+            # on to_arrow, like run_on_gpu_exec's (some DDL already ran in sql()).
+            return frames[-1].to_arrow()
+
         try:
             with display.running(job):
-                frame = session.sql(statement.text)
-                # Every statement is run to the end, DDL and COPY included: their DataFrames run
-                # on to_arrow, like run_on_gpu_exec's (some DDL already ran in sql()).
-                result = frame.to_arrow()
+                result = run_interruptible(run, lambda: _cancel_all(frames))
         except KeyboardInterrupt as exc:
-            # A distributed query cancels its tasks itself as the interrupt unwinds it
-            # (scheduler.runner.run_job); cancel() also tells a remote service.
-            _cancel(frame)
+            # In process the query stops at its next batch, on a cluster its tasks on every
+            # executor, on a service through the server (run_interruptible cancelled it already
+            # when the interrupt reached this thread; once more is harmless).
+            _cancel_all(frames)
             display.stopped(job, "cancelled", time.perf_counter() - start)
             print(f"gpu-exec: interrupted: {job.where}: statement {index} of {job.total} cancelled",
                   file=sys.stderr, flush=True)
@@ -265,6 +281,11 @@ def run_statements(session: Any, statements: list[ScriptStatement], *, source: s
     return 0
 
 
+def _cancel_all(frames: list[Any]) -> None:
+    for frame in frames:
+        _cancel(frame)
+
+
 def _cancel(frame: Any) -> None:
     cancel = getattr(frame, "cancel", None)
     if cancel is None:
@@ -273,6 +294,40 @@ def _cancel(frame: Any) -> None:
         cancel()
     except Exception:  # noqa: BLE001 — the query is being abandoned; its own error is not the news
         pass
+
+
+def run_interruptible(run: Callable[[], T], cancel: Callable[[], object],
+                      grace: float = CANCEL_GRACE_SECONDS) -> T:
+    """``run()`` on a daemon thread, waited for by the calling (main) thread, which Ctrl-C and
+    SIGTERM reach at once even while the query is inside a kernel or a blocking call to a server.
+    On KeyboardInterrupt, ``cancel()`` stops the query — its tasks on the cluster, its statement
+    on the server — and the thread gets ``grace`` seconds to wind down before the interrupt is
+    raised again (the command then exits; see gpu_exec.cli.main, which does not wait for threads
+    still inside a kernel)."""
+    done = threading.Event()
+    outcome: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            outcome["value"] = run()
+        except BaseException as exc:  # noqa: BLE001 — handed to the waiting thread
+            outcome["error"] = exc
+        finally:
+            done.set()
+
+    threading.Thread(target=target, name="gpu-exec-statement", daemon=True).start()
+    try:
+        done.wait()
+    except KeyboardInterrupt:
+        try:
+            cancel()
+        except Exception:  # noqa: BLE001 — the query is being abandoned; its own error is not the news
+            pass
+        done.wait(grace)
+        raise
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]  # type: ignore[no-any-return]
 
 
 @contextlib.contextmanager

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from scheduler.protocol.proto import jobs_pb2
 
 __all__ = ["add_jobs_arguments", "add_cancel_arguments", "run_jobs", "run_cancel", "jobs_table",
-           "format_duration"]
+           "format_duration", "executors_line"]
 
 SQL_PREVIEW = 60  # characters of each query's SQL shown by `gpu-exec jobs`
 
@@ -110,7 +110,9 @@ def jobs_table(jobs: list[jobs_pb2.Job]) -> Table:
         running = job.state == "running"
         progress = f"{job.tasks_done}/{job.tasks_total}" if job.tasks_total else "-"
         # Text, not str: SQL such as "select '[red]'" is data, not rich markup.
-        table.add_row(Text(job.query_id), Text(job.state, style=_STATE_STYLES.get(job.state, "")),
+        # A cancelled or timed-out query answers at once; its tasks stop a moment later.
+        state = job.state if running or job.stopped else f"{job.state} (stopping)"
+        table.add_row(Text(job.query_id), Text(state, style=_STATE_STYLES.get(job.state, "")),
                       Text(job.user or "-"), Text(format_duration(job.duration_seconds)),
                       Text("-" if running else str(job.rows)), Text(progress),
                       Text(_sql_preview(job.sql)))
@@ -133,7 +135,8 @@ def run_jobs(args: argparse.Namespace) -> int:
     from rich.text import Text
 
     with _connect(args) as client:
-        jobs = client.list_jobs(running_only=args.running)
+        listing = client.listing(running_only=args.running)
+    jobs = list(listing.jobs)
     console = Console()
     if jobs:
         console.print(jobs_table(jobs))
@@ -141,7 +144,20 @@ def run_jobs(args: argparse.Namespace) -> int:
         if job.state == "failed" and job.error:
             console.print(Text(f"{job.query_id} failed: {' '.join(job.error.split())}", style="red"))
     console.print(_summary(jobs, args.running), highlight=False)
+    line = executors_line(listing.executors)
+    if line:
+        console.print(Text(line, style="red" if listing.executors == 0 else ""), highlight=False)
     return 0
+
+
+def executors_line(executors: int) -> str:
+    """What ``gpu-exec jobs`` says of the executors: how many are connected, or that none is."""
+    if executors < 0:
+        return ""  # a server without a cluster: its queries run in its own process
+    if executors == 0:
+        return ("no executors are connected: queries wait for one and fail after the scheduler's "
+                "--executor-timeout (start one with `gpu-exec executor --scheduler ...`)")
+    return f"{executors} executor{'s' * (executors != 1)} connected"
 
 
 def run_cancel(args: argparse.Namespace) -> int:

@@ -97,18 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    help="run the executors of one node of a gpu-exec cluster",
                                    description="Run gpu-exec executors (Dask workers with the "
                                    "shuffle service): one per GPU, or one using the CPU cores.")
-    executor.add_argument("--scheduler", required=True, metavar="ADDRESS",
-                          help="the scheduler's address, e.g. tcp://host:8786")
-    executor.add_argument("--protocol", choices=("tcp", "ucx"), default="tcp",
-                          help="transport between executors (ucx: GPU clusters, needs distributed-ucxx)")
-    executor.add_argument("--device", choices=("auto", "cpu", "gpu"), default="auto",
-                          help="auto: one executor per GPU when there are GPUs, else one on the CPU")
-    executor.add_argument("--nthreads", type=int, help="threads per executor (default: all cores; 1 per GPU)")
-    executor.add_argument("--memory-limit", default="auto", help="memory limit per executor (Dask's syntax)")
-    executor.add_argument("--shuffle-memory-limit", type=int, metavar="BYTES",
-                          help="shuffle data kept in memory before spilling to disk (default 2 GiB)")
-    executor.add_argument("--shuffle-device-memory-limit", type=int, metavar="BYTES",
-                          help="shuffle data kept on the GPU before spilling to memory (default 1 GiB)")
+    cluster.add_executor_arguments(executor)
     executor.set_defaults(handler=cluster.run_executor)
 
     jobs_command = commands.add_parser("jobs", parents=[_common_options()],
@@ -136,6 +125,7 @@ def run_sql(args: argparse.Namespace) -> int:
 
     import gpu_exec
     from gpu_exec.api.sql_scripts import register_tables
+    from gpu_exec.cli.batch import run_interruptible, terminate_as_interrupt
 
     options: dict[str, object] = {"device": args.device}
     if args.partitions is not None:
@@ -144,7 +134,11 @@ def run_sql(args: argparse.Namespace) -> int:
     try:
         register_tables(session, dict(args.tables))
         start = time.perf_counter()
-        result = session.sql(args.query).to_arrow()
+        frame = session.sql(args.query)
+        # Ctrl-C (or SIGTERM) cancels the query at its next batch and exits within a few seconds,
+        # even while it is inside a long kernel.
+        with terminate_as_interrupt():
+            result = run_interruptible(frame.to_arrow, frame.cancel)
         seconds = time.perf_counter() - start
     finally:
         session.close()
@@ -183,15 +177,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``gpu-exec`` console script; returns the exit code."""
     args = build_parser().parse_args(argv)
     try:
-        return int(args.handler(args))
-    except KeyboardInterrupt:
+        return _exit_code(int(args.handler(args)))
+    except KeyboardInterrupt as exc:
         print("gpu-exec: interrupted", file=sys.stderr)
-        return 130
+        return _exit_code(143 if type(exc).__name__ == "Terminated" else 130)
     except Exception as exc:  # every error ends here: one line, or the traceback with --debug
         if args.debug:
             traceback.print_exc()
         print(f"gpu-exec: error: {describe(exc)}", file=sys.stderr)
         return 1
+
+
+def _exit_code(code: int) -> int:
+    """``code``; but an interrupted command whose query threads are still inside a kernel (they
+    stop at its end: the query was cancelled) exits now rather than wait for them at exit."""
+    import threading
+
+    if code in (130, 143) and any(t.is_alive() and not t.daemon for t in threading.enumerate()
+                                  if t is not threading.main_thread()):
+        sys.stdout.flush()
+        sys.stderr.flush()
+        import os
+
+        os._exit(code)
+    return code
 
 
 if __name__ == "__main__":

@@ -62,6 +62,7 @@ class CudfKernels:
     """
 
     name = "gpu"
+    default_batch_rows = 4_194_304
 
     # ---- I/O and movement (gpu_exec.cudf.io, gpu_exec.cudf.host) ----------------------------
 
@@ -85,6 +86,10 @@ class CudfKernels:
 
     def num_rows(self, table: CudfTable) -> int:
         return table.table.num_rows()
+
+    def nbytes(self, table: CudfTable) -> int:
+        # Data, null masks and children of every column (as gpu_exec.cudf.wire.device_nbytes).
+        return sum(column.device_buffer_size() for column in table.table.columns())
 
     def length(self, column: CudfColumn) -> int:
         return len(column)

@@ -7,11 +7,13 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
+from gpu_exec.engine.memory import default_memory_limit, parse_bytes
 from planner.errors import GpuExecError
 
-__all__ = ["Config", "ENV_PREFIX"]
+__all__ = ["Config", "ENV_PREFIX", "MEMORY_LIMIT_ENV"]
 
 ENV_PREFIX = "GPU_EXEC__"
+MEMORY_LIMIT_ENV = "GPU_EXEC_MEMORY_LIMIT"  # also read as GPU_EXEC__MEMORY_LIMIT, like every setting
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +35,15 @@ class Config:
     GPU memory (gpu_exec.cudf.memory): ``gpu_memory``: the RMM resource, "async" | "pool" | "none";
     ``gpu_pool_size``: its initial size, e.g. "10GiB" (default: RMM's choice).
 
+    Memory (gpu_exec.engine.memory): ``memory_limit``: the bytes the operators of this process's
+    queries may hold at once (their pipeline breakers' batches), an int or a size such as "2GB";
+    a query that needs more fails with ResourceError (environment: GPU_EXEC_MEMORY_LIMIT or
+    GPU_EXEC__MEMORY_LIMIT). Default (0): the machine's or the cgroup's
+    memory less a reserve (see ``default_memory_limit``), resolved when the configuration is built.
+    On a cluster each executor has its own (``gpu-exec executor --memory-limit``).
+    ``batch_rows``: the most rows per batch a scan yields (0: the kernels' default, e.g.
+    131,072 on the CPU and 4,194,304 on the GPU).
+
     ``warehouse``: the directory where ``CREATE TABLE ... AS SELECT`` writes its tables
     (``<warehouse>/<name>/``), made absolute when the configuration is built; on a cluster, the
     workers must see it at the same path."""
@@ -51,6 +62,8 @@ class Config:
     gpu_memory: str = "async"
     gpu_pool_size: str = ""
     warehouse: str = "gpu-exec-warehouse"
+    memory_limit: int | str = 0
+    batch_rows: int = 0
 
     @classmethod
     def build(cls, **overrides: Any) -> Config:
@@ -64,7 +77,13 @@ class Config:
                 if name not in names:
                     raise GpuExecError(f"unknown setting {key} (known: {', '.join(ENV_PREFIX + n.upper() for n in names)})")
                 kind = names[name].type
-                values[name] = int(raw) if kind == "int" else float(raw) if kind == "float" else raw
+                try:
+                    values[name] = int(raw) if kind == "int" else float(raw) if kind == "float" else raw
+                except ValueError:
+                    raise GpuExecError(f"{key}={raw!r} is not a {kind}") from None
+        # The memory limit's own name, as documented for deployments (the prefixed one wins).
+        if MEMORY_LIMIT_ENV in os.environ and "memory_limit" not in values:
+            values["memory_limit"] = os.environ[MEMORY_LIMIT_ENV]
         for key, value in overrides.items():
             if key not in names:
                 raise GpuExecError(f"unknown option {key!r} (known: {', '.join(names)})")
@@ -82,7 +101,7 @@ class Config:
             raise GpuExecError(f"broadcast_rows must be a non-negative integer, not {self.broadcast_rows!r}")
         if not isinstance(self.partitions, int) or self.partitions < 0:
             raise GpuExecError(f"partitions must be a positive integer, not {self.partitions!r}")
-        for name in ("workers", "worker_threads", "shuffle_memory_limit", "shuffle_device_memory_limit"):
+        for name in ("workers", "worker_threads", "shuffle_memory_limit", "shuffle_device_memory_limit", "batch_rows"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 0:
                 raise GpuExecError(f"{name} must be a non-negative integer, not {value!r}")
@@ -97,6 +116,10 @@ class Config:
         # Absolute now: workers (and a later chdir) must not resolve it against another directory.
         warehouse = os.path.abspath(os.path.expanduser(os.fspath(self.warehouse)))
         partitions = self.partitions or max(1, os.cpu_count() or 1)
-        if (partitions, warehouse) != (self.partitions, self.warehouse):
-            return dataclasses.replace(self, partitions=partitions, warehouse=warehouse)
+        memory_limit = parse_bytes(self.memory_limit)
+        if memory_limit < 0:
+            raise GpuExecError(f"memory_limit must be a positive size, not {self.memory_limit!r}")
+        memory_limit = memory_limit or default_memory_limit()
+        if (partitions, warehouse, memory_limit) != (self.partitions, self.warehouse, self.memory_limit):
+            return dataclasses.replace(self, partitions=partitions, warehouse=warehouse, memory_limit=memory_limit)
         return self

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import itertools
+import threading
 from functools import singledispatch
-from typing import TYPE_CHECKING, Mapping
+from typing import TYPE_CHECKING, Iterator, Mapping
 
 import pyarrow as pa
 
 from gpu_exec.engine.operators import aggregate, basic, exchange, join, scan, sort, window, write
+from gpu_exec.engine.streams import Batches, Partition, concat_batches
 from planner import ir
 from planner.errors import ExecutionError, GpuExecError
 from planner.expr import Expr, Literal, ScalarSubquery, SortKey, walk
@@ -18,7 +21,7 @@ if TYPE_CHECKING:
     from gpu_exec.engine.context import ExecutionContext
     from gpu_exec.engine.kernels import Kernels, Table
 
-__all__ = ["execute", "run_plan", "run_fragment", "collect_subqueries", "subquery_literal"]
+__all__ = ["execute", "run_plan", "stream_plan", "run_fragment", "collect_subqueries", "subquery_literal"]
 
 
 def collect_subqueries(plan: ir.PlanNode) -> list[ScalarSubquery]:
@@ -44,20 +47,40 @@ def subquery_literal(subquery: ScalarSubquery, result: pa.Table) -> Literal:
     return Literal(value, subquery.dtype)
 
 
-def run_plan(plan: ir.PlanNode, ctx: ExecutionContext) -> pa.Table:
-    """Run a physical plan to completion and return its rows as one Arrow table."""
+def _compute_subqueries(plan: ir.PlanNode, ctx: ExecutionContext) -> None:
     for subquery in collect_subqueries(plan):
         if subquery not in ctx.subquery_values:
             ctx.subquery_values[subquery] = _subquery_value(subquery, ctx)
+
+
+def run_plan(plan: ir.PlanNode, ctx: ExecutionContext) -> pa.Table:
+    """Run a physical plan to completion and return its rows as one Arrow table (its output
+    partitions pulled in parallel)."""
+    _compute_subqueries(plan, ctx)
     partitions, k = run_fragment(plan, ctx)
-    whole = partitions[0] if len(partitions) == 1 else k.concat(partitions, plan.schema)
+    tables = [t for batches in ctx.map(list, partitions) for t in batches]
+    whole = tables[0] if len(tables) == 1 else k.concat(tables, plan.schema)
     return k.to_arrow(whole, plan.schema)
 
 
+def stream_plan(plan: ir.PlanNode, ctx: ExecutionContext) -> Iterator[pa.Table]:
+    """Run a physical plan and yield its rows as Arrow tables, batch by batch as its output
+    partitions produce them (in arrival order across partitions)."""
+    _compute_subqueries(plan, ctx)
+    partitions, k = run_fragment(plan, ctx)
+    merged = ctx.merge(partitions)
+    try:
+        for batch in merged:
+            yield k.to_arrow(batch, plan.schema)
+    finally:
+        merged.close()
+
+
 def run_fragment(plan: ir.PlanNode, ctx: ExecutionContext,
-                 provided: Mapping[ir.PlanNode, list[Table]] | None = None) -> tuple[list[Table], Kernels]:
+                 provided: Mapping[ir.PlanNode, list[Partition]] | None = None) -> tuple[list[Partition], Kernels]:
     """Place ``plan``'s operators and execute it (see ``execute`` for ``provided``); returns its
-    output partitions and the kernels of the device they are on. Scalar subqueries must be known."""
+    output partitions (streams of batches, pulled by the caller) and the kernels of the device
+    they are on. Scalar subqueries must be known."""
     outer_placement = ctx.placement
     ctx.placement = place(plan, ctx.gpu_capabilities)
     try:
@@ -68,15 +91,25 @@ def run_fragment(plan: ir.PlanNode, ctx: ExecutionContext,
 
 
 def execute(node: ir.PlanNode, ctx: ExecutionContext,
-            provided: Mapping[ir.PlanNode, list[Table]] | None = None) -> list[Table]:
-    """The output partitions of ``node``: children first (moved to this node's device when they
-    were placed elsewhere), then the node's operator on its device's kernels (timed).
+            provided: Mapping[ir.PlanNode, list[Partition]] | None = None) -> list[Partition]:
+    """The output partitions of ``node``, each a stream of batches: children first (moved to this
+    node's device when they were placed elsewhere), then the node's operator on its device's
+    kernels.
+
+    This recursion runs on the driver's thread and builds the pipelines: a streaming operator
+    returns generators over its inputs' batches (nothing runs until they are pulled); an
+    exchange or a broadcast drives its whole input stage now, partitions in parallel
+    (``ctx.map``), and holds the result; the other breakers (sort, final aggregate, join build,
+    window, file write) collect their partition's input when first pulled. Every stream is
+    wrapped (``_instrumented``): cancellation is checked and metrics are kept at every batch.
 
     ``provided`` gives the partitions of leaves that are not run here, already on their device: a
-    distributed task passes the scan split it read and the exchange pieces it fetched (gpu_exec.executor.task)."""
+    distributed task passes the scan split it reads and the exchange pieces it fetched
+    (gpu_exec.executor.task)."""
     children = node.children()
     if provided is not None and not children and node in provided:
-        return provided[node]
+        device_ctx = ctx.on_device(ctx.device_of(node))
+        return [_instrumented(p, type(node).__name__, device_ctx) for p in provided[node]]
     device = ctx.device_of(node)
     inputs = _adaptive_join_inputs(node, ctx) if provided is None else None
     if inputs is None:
@@ -87,31 +120,57 @@ def execute(node: ir.PlanNode, ctx: ExecutionContext,
     return _run_operator(node, inputs, ctx)
 
 
-def _run_operator(node: ir.PlanNode, inputs: list[list[Table]], ctx: ExecutionContext) -> list[Table]:
-    """``node``'s operator over its children's partitions, on its device's kernels, timed."""
+def _run_operator(node: ir.PlanNode, inputs: list[list[Partition]], ctx: ExecutionContext) -> list[Partition]:
+    """``node``'s operator over its children's partitions, on its device's kernels; its eager
+    part (an exchange's) timed now, its streams wrapped to be timed batch by batch."""
     ctx = ctx.on_device(ctx.device_of(node))
     ctx.check_cancelled()  # an operator boundary: a cancelled query stops here
     name = type(node).__name__
-    with ctx.timed(name) as metrics:
+    with ctx.timed(name, call=False):
         try:
             out = _operator(node, inputs, ctx)
         except (GpuExecError, MemoryError):
             raise
         except Exception as exc:  # a kernel failed: name the operator, keep the cause
             raise ExecutionError(f"{name} failed: {type(exc).__name__}: {exc}") from exc
-        metrics.rows += sum(ctx.kernels.num_rows(t) for t in out)
-    return out
+    return [_instrumented(p, name, ctx) for p in out]
 
 
-def _adaptive_join_inputs(node: ir.PlanNode, ctx: ExecutionContext) -> list[list[Table]] | None:
+def _instrumented(partition: Partition, name: str, ctx: ExecutionContext) -> Iterator[Table]:
+    """``partition``'s batches, with a cancellation check before each, its own time (its inputs'
+    excluded), rows and batches charged to ``name``, and a kernel failure named by it."""
+    k = ctx.kernels
+    iterator = iter(partition)
+    ctx.record(name, calls=1)
+    try:
+        while True:
+            ctx.check_cancelled()  # a batch boundary: a cancelled query stops here
+            try:
+                batch = ctx.pulled(name, iterator)
+            except StopIteration:
+                return
+            except (GpuExecError, MemoryError):
+                raise
+            except Exception as exc:  # a kernel failed: name the operator, keep the cause
+                raise ExecutionError(f"{name} failed: {type(exc).__name__}: {exc}") from exc
+            ctx.record(name, rows=k.num_rows(batch), batches=1)
+            yield batch
+    finally:
+        close = getattr(iterator, "close", None)
+        if close is not None:
+            close()
+
+
+def _adaptive_join_inputs(node: ir.PlanNode, ctx: ExecutionContext) -> list[list[Partition]] | None:
     """Broadcast a hash join's right side after all when it turns out small (in process only).
 
     The physical planner's row estimates are rough (a HAVING over a big aggregate looks big), so
-    when both sides of a join are hash exchanges, the right side's input runs first: if it holds at
-    most ``broadcast_rows`` rows, it becomes one broadcast partition and the left side skips its
-    exchange (no hashing of the big side); otherwise the right exchange proceeds as planned. The
-    answer is the same either way: it is only a cheaper way to co-locate matching rows. None when
-    the node is not such a join."""
+    when both sides of a join are hash exchanges, the right side's input runs first, until it has
+    produced more than ``broadcast_rows`` rows: if it never does, it becomes one broadcast
+    partition and the left side skips its exchange (no hashing of the big side); otherwise the
+    right exchange proceeds as planned over what was read and the rest. The answer is the same
+    either way: it is only a cheaper way to co-locate matching rows. None when the node is not
+    such a join."""
     if not (
         isinstance(node, ir.Join)
         and isinstance(node.left, ir.Exchange) and node.left.kind is ir.ExchangeKind.HASH
@@ -121,86 +180,113 @@ def _adaptive_join_inputs(node: ir.PlanNode, ctx: ExecutionContext) -> list[list
         and len({ctx.device_of(n) for n in (node, node.left, node.right, node.left.input, node.right.input)}) == 1
     ):
         return None
+    ctx = ctx.on_device(ctx.device_of(node))
+    k = ctx.kernels
     right_input = execute(node.right.input, ctx)
-    if sum(ctx.kernels.num_rows(t) for t in right_input) > ctx.broadcast_rows:
-        right = _run_operator(node.right, [right_input], ctx)
-        return [execute(node.left, ctx), right]
-    with ctx.timed("AdaptiveBroadcast"):
-        k = ctx.on_device(ctx.device_of(node)).kernels
-        right = [right_input[0] if len(right_input) == 1 else k.concat(right_input, node.right.schema)]
+    reservation = ctx.memory.reservation("AdaptiveBroadcast", detail="the right side of a join, read first")
+    lock = threading.Lock()
+    seen = [0]
+
+    def read_until_big(partition: Partition) -> tuple[list[Table], Iterator[Table] | None]:
+        iterator = iter(partition)
+        got = []
+        for batch in iterator:
+            reservation.grow(k.nbytes(batch))
+            got.append(batch)
+            with lock:
+                seen[0] += k.num_rows(batch)
+                if seen[0] > ctx.broadcast_rows:
+                    return got, iterator
+        return got, None
+
+    try:
+        read = ctx.map(read_until_big, right_input)
+        if seen[0] > ctx.broadcast_rows:
+            streams = [itertools.chain(got, rest if rest is not None else ()) for got, rest in read]
+            del read
+            right = _run_operator(node.right, [streams], ctx)
+            return [execute(node.left, ctx), right]
+        with ctx.timed("AdaptiveBroadcast"):
+            whole = concat_batches([t for got, _ in read for t in got], node.right.schema, k)
+            del read
+            shared = ctx.memory.reservation("Exchange", detail="broadcast")
+            shared.grow(k.nbytes(whole))
+            right = [Batches([whole], k, shared, shared=True)]
+    finally:
+        reservation.free()
     return [execute(node.left.input, ctx), right]
 
 
 @singledispatch
-def _operator(node: ir.PlanNode, inputs: list[list[Table]], ctx: ExecutionContext) -> list[Table]:
+def _operator(node: ir.PlanNode, inputs: list[list[Partition]], ctx: ExecutionContext) -> list[Partition]:
     raise ExecutionError(f"internal error: no operator for plan node {type(node).__name__}")
 
 
 @_operator.register(ir.TableScan)
-def _(node: ir.TableScan, inputs: list[list[Table]], ctx: ExecutionContext) -> list[Table]:
+def _(node: ir.TableScan, inputs: list[list[Partition]], ctx: ExecutionContext) -> list[Partition]:
     return scan.scan(node, ctx)
 
 
 @_operator.register(ir.Projection)
-def _(node: ir.Projection, inputs: list[list[Table]], ctx: ExecutionContext) -> list[Table]:
+def _(node: ir.Projection, inputs: list[list[Partition]], ctx: ExecutionContext) -> list[Partition]:
     return basic.project(node, inputs[0], ctx)
 
 
 @_operator.register(ir.Filter)
-def _(node: ir.Filter, inputs: list[list[Table]], ctx: ExecutionContext) -> list[Table]:
+def _(node: ir.Filter, inputs: list[list[Partition]], ctx: ExecutionContext) -> list[Partition]:
     return basic.filter_rows(node, inputs[0], ctx)
 
 
 @_operator.register(ir.Limit)
-def _(node: ir.Limit, inputs: list[list[Table]], ctx: ExecutionContext) -> list[Table]:
+def _(node: ir.Limit, inputs: list[list[Partition]], ctx: ExecutionContext) -> list[Partition]:
     return basic.limit(node, inputs[0], ctx)
 
 
 @_operator.register(ir.Union)
-def _(node: ir.Union, inputs: list[list[Table]], ctx: ExecutionContext) -> list[Table]:
+def _(node: ir.Union, inputs: list[list[Partition]], ctx: ExecutionContext) -> list[Partition]:
     return basic.union(node, inputs, ctx)
 
 
 @_operator.register(ir.Values)
-def _(node: ir.Values, inputs: list[list[Table]], ctx: ExecutionContext) -> list[Table]:
+def _(node: ir.Values, inputs: list[list[Partition]], ctx: ExecutionContext) -> list[Partition]:
     return basic.values(node, ctx)
 
 
 @_operator.register(ir.EmptyRelation)
-def _(node: ir.EmptyRelation, inputs: list[list[Table]], ctx: ExecutionContext) -> list[Table]:
+def _(node: ir.EmptyRelation, inputs: list[list[Partition]], ctx: ExecutionContext) -> list[Partition]:
     return basic.empty_relation(node, ctx)
 
 
 @_operator.register(ir.Aggregate)
-def _(node: ir.Aggregate, inputs: list[list[Table]], ctx: ExecutionContext) -> list[Table]:
+def _(node: ir.Aggregate, inputs: list[list[Partition]], ctx: ExecutionContext) -> list[Partition]:
     return aggregate.aggregate(node, inputs[0], ctx)
 
 
 @_operator.register(ir.Join)
-def _(node: ir.Join, inputs: list[list[Table]], ctx: ExecutionContext) -> list[Table]:
+def _(node: ir.Join, inputs: list[list[Partition]], ctx: ExecutionContext) -> list[Partition]:
     return join.join(node, inputs[0], inputs[1], ctx)
 
 
 @_operator.register(ir.CrossJoin)
-def _(node: ir.CrossJoin, inputs: list[list[Table]], ctx: ExecutionContext) -> list[Table]:
+def _(node: ir.CrossJoin, inputs: list[list[Partition]], ctx: ExecutionContext) -> list[Partition]:
     return join.cross_join(node, inputs[0], inputs[1], ctx)
 
 
 @_operator.register(ir.Sort)
-def _(node: ir.Sort, inputs: list[list[Table]], ctx: ExecutionContext) -> list[Table]:
+def _(node: ir.Sort, inputs: list[list[Partition]], ctx: ExecutionContext) -> list[Partition]:
     return sort.sort(node, inputs[0], ctx)
 
 
 @_operator.register(ir.Window)
-def _(node: ir.Window, inputs: list[list[Table]], ctx: ExecutionContext) -> list[Table]:
+def _(node: ir.Window, inputs: list[list[Partition]], ctx: ExecutionContext) -> list[Partition]:
     return window.window(node, inputs[0], ctx)
 
 
 @_operator.register(ir.FileWrite)
-def _(node: ir.FileWrite, inputs: list[list[Table]], ctx: ExecutionContext) -> list[Table]:
-    return write.write_files(node, inputs[0], ctx)
+def _(node: ir.FileWrite, inputs: list[list[Partition]], ctx: ExecutionContext) -> list[Partition]:
+    return write.write_streams(node, inputs[0], ctx)
 
 
 @_operator.register(ir.Exchange)
-def _(node: ir.Exchange, inputs: list[list[Table]], ctx: ExecutionContext) -> list[Table]:
+def _(node: ir.Exchange, inputs: list[list[Partition]], ctx: ExecutionContext) -> list[Partition]:
     return exchange.exchange(node, inputs[0], ctx)

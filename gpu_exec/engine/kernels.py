@@ -35,9 +35,15 @@ AggSpec = tuple["int | None", str, "pa.DataType"]
 
 @runtime_checkable
 class Kernels(Protocol):
-    """Primitives of one backend. ``name`` is "cpu" or "gpu"."""
+    """Primitives of one backend. ``name`` is "cpu" or "gpu".
+
+    ``default_batch_rows``: the most rows per batch a scan yields on this backend unless the
+    session says otherwise (``batch_rows``): big enough that a kernel call's fixed cost is small
+    against its work (a few launches on a GPU, the interpreter on the CPU), small enough that a
+    batch and what operators derive from it stay a small share of the memory limit."""
 
     name: str
+    default_batch_rows: int
 
     # ---- I/O and movement -------------------------------------------------------------------
     def read_parquet(
@@ -56,6 +62,11 @@ class Kernels(Protocol):
         ...
 
     def num_rows(self, table: Table) -> int: ...
+
+    def nbytes(self, table: Table) -> int:
+        """Bytes ``table`` holds in this backend's memory (Arrow's count of its buffers on the CPU,
+        the device bytes of its columns on the GPU): what the memory pool accounts for it."""
+        ...
 
     def length(self, column: Column) -> int:
         """Number of values in ``column``."""

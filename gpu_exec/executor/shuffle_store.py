@@ -11,6 +11,10 @@ same worker read it directly, reducers elsewhere through the fetch handler of
 - disk: Arrow IPC stream files under ``directory``, memory-mapped back when read, so a spilled
   piece is sent to a peer as the file's bytes, never re-encoded.
 
+A piece may arrive in several chunks (``append``: a task streams its output batch by batch, each
+batch's share of a reducer appended to that reducer's piece); each chunk is an entry of its own in
+the tiers (spilled on its own), and a read returns the piece whole: its chunks in order.
+
 The tier logic only goes through the Kernels protocol (``to_arrow`` / ``from_arrow`` / ``name``)
 plus ``table_nbytes``, so it is exercised on the CPU with a stand-in "gpu" backend. Reads return a
 piece on the backend that asks for it: the stored table itself when it is already there, else
@@ -35,7 +39,7 @@ import pyarrow as pa
 if TYPE_CHECKING:
     from gpu_exec.engine.kernels import Kernels, Table
 
-__all__ = ["PieceKey", "ShuffleStore", "ShuffleStats", "DevicePiece", "encode_ipc", "decode_ipc", "table_nbytes"]
+__all__ = ["PieceKey", "ChunkKey", "ShuffleStore", "ShuffleStats", "DevicePiece", "encode_ipc", "decode_ipc", "table_nbytes"]
 
 _READ_OPTIONS = pa.ipc.IpcReadOptions(ensure_alignment=pa.ipc.Alignment.DataTypeSpecific) \
     if hasattr(pa.ipc, "Alignment") else pa.ipc.IpcReadOptions()
@@ -44,6 +48,9 @@ _DROPPED_JOBS_KEPT = 1000
 
 PieceKey = tuple[str, int, int, int, int]
 """(job id, stage id, map partition, attempt, piece): one reducer's share of one map task's output."""
+
+ChunkKey = tuple[str, int, int, int, int, int]
+"""A piece's key and the chunk's number in it: one entry of a tier."""
 
 
 def table_nbytes(table: Table) -> int:
@@ -117,9 +124,10 @@ class ShuffleStore:
         self.device_memory_limit = device_memory_limit
         self._lock = threading.Lock()
         # Each tier is ordered oldest first: the oldest piece is spilled first.
-        self._device: OrderedDict[PieceKey, DevicePiece] = OrderedDict()
-        self._memory: OrderedDict[PieceKey, pa.Table] = OrderedDict()
-        self._disk: dict[PieceKey, tuple[Path, int]] = {}
+        self._device: OrderedDict[ChunkKey, DevicePiece] = OrderedDict()
+        self._memory: OrderedDict[ChunkKey, pa.Table] = OrderedDict()
+        self._disk: dict[ChunkKey, tuple[Path, int]] = {}
+        self._chunks: dict[PieceKey, int] = {}  # chunks per piece, in the order they came
         self._device_bytes = 0
         self._memory_bytes = 0
         # Jobs already dropped: a task of a cancelled job may still finish after the drop, and
@@ -134,13 +142,24 @@ class ShuffleStore:
     # ---- writing ----------------------------------------------------------------------------
     def put(self, key: PieceKey, table: Table, kernels: Kernels | None = None,
             schema: pa.Schema | None = None) -> int:
-        """Keep ``table`` under ``key``; returns its size in bytes (in the tier it enters).
+        """Keep ``table`` under ``key`` (replacing what was there); returns its size in bytes (in
+        the tier it enters).
 
         ``kernels`` is the backend that made ``table`` and ``schema`` its Arrow schema: a table of a
         device backend (any name but "cpu") enters the device tier as it is; a CPU table — or an
         Arrow table with no ``kernels`` — enters the host tier (as ``schema`` when given). Spills
         the oldest pieces of each tier past its budget. The pieces of a job already dropped are not
         kept."""
+        return self._add(key, table, kernels, schema, replace=True)
+
+    def append(self, key: PieceKey, table: Table, kernels: Kernels | None = None,
+               schema: pa.Schema | None = None) -> int:
+        """Add ``table`` to the piece ``key`` as its next chunk (as ``put`` otherwise; a first
+        append makes the piece); returns the chunk's size in bytes."""
+        return self._add(key, table, kernels, schema, replace=False)
+
+    def _add(self, key: PieceKey, table: Table, kernels: Kernels | None, schema: pa.Schema | None,
+             *, replace: bool) -> int:
         if kernels is not None and kernels.name != "cpu":
             if schema is None:
                 raise ValueError("a device piece needs its Arrow schema (to spill it to the host)")
@@ -148,8 +167,8 @@ class ShuffleStore:
             with self._lock:
                 if key[0] in self._dropped:
                     return piece.nbytes
-                self._discard(key)
-                self._device[key] = piece
+                chunk = self._next_chunk(key, replace)
+                self._device[chunk] = piece
                 self._device_bytes += piece.nbytes
                 self._enforce_budgets()
             return piece.nbytes
@@ -158,11 +177,18 @@ class ShuffleStore:
         with self._lock:
             if key[0] in self._dropped:
                 return size
-            self._discard(key)
-            self._memory[key] = host
+            chunk = self._next_chunk(key, replace)
+            self._memory[chunk] = host
             self._memory_bytes += size
             self._enforce_budgets()
         return size
+
+    def _next_chunk(self, key: PieceKey, replace: bool) -> ChunkKey:
+        if replace:
+            self._discard(key)
+        n = self._chunks.get(key, 0)
+        self._chunks[key] = n + 1
+        return (*key, n)
 
     def _enforce_budgets(self) -> None:
         # Device first: what it spills lands on the host and may push the host over its budget.
@@ -187,75 +213,109 @@ class ShuffleStore:
         self._spilled += 1
 
     def _discard(self, key: PieceKey) -> None:
-        piece = self._device.pop(key, None)
-        if piece is not None:
-            self._device_bytes -= piece.nbytes
-        table = self._memory.pop(key, None)
-        if table is not None:
-            self._memory_bytes -= table.nbytes
-        spilled = self._disk.pop(key, None)
-        if spilled is not None:
-            spilled[0].unlink(missing_ok=True)
+        for chunk in self._chunk_keys(key):
+            piece = self._device.pop(chunk, None)
+            if piece is not None:
+                self._device_bytes -= piece.nbytes
+            table = self._memory.pop(chunk, None)
+            if table is not None:
+                self._memory_bytes -= table.nbytes
+            spilled = self._disk.pop(chunk, None)
+            if spilled is not None:
+                spilled[0].unlink(missing_ok=True)
+        self._chunks.pop(key, None)
+
+    def _chunk_keys(self, key: PieceKey) -> list[ChunkKey]:
+        return [(*key, i) for i in range(self._chunks.get(key, 0))]
 
     # ---- reading ----------------------------------------------------------------------------
     def __contains__(self, key: PieceKey) -> bool:
         with self._lock:
-            return key in self._device or key in self._memory or key in self._disk
+            return key in self._chunks
 
     def tier(self, key: PieceKey) -> str | None:
-        """"device", "host" or "disk": where the piece is now (None: not here)."""
+        """"device", "host" or "disk": where the piece is now (a piece of several chunks: the
+        farthest tier one of them reached); None: not here."""
         with self._lock:
-            return "device" if key in self._device else "host" if key in self._memory \
-                else "disk" if key in self._disk else None
+            tiers = {"device" if c in self._device else "host" if c in self._memory else "disk"
+                     for c in self._chunk_keys(key)}
+        for name in ("disk", "host", "device"):
+            if name in tiers:
+                return name
+        return None
 
-    def _lookup(self, key: PieceKey) -> DevicePiece | pa.Table | Path:
+    def _lookup(self, key: PieceKey) -> list[DevicePiece | pa.Table | Path]:
         # Under the lock. The objects it returns stay valid after a concurrent spill or drop
         # (tables are immutable; a dropped job's files go, but its reducers are gone too).
-        piece = self._device.get(key)
-        if piece is not None:
-            return piece
-        table = self._memory.get(key)
-        if table is not None:
-            return table
-        return self._disk[key][0]
+        if key not in self._chunks:
+            raise KeyError(key)
+        found: list[DevicePiece | pa.Table | Path] = []
+        for chunk in self._chunk_keys(key):
+            piece = self._device.get(chunk)
+            if piece is not None:
+                found.append(piece)
+                continue
+            table = self._memory.get(chunk)
+            found.append(table if table is not None else self._disk[chunk][0])
+        return found
+
+    @staticmethod
+    def _arrow(found: DevicePiece | pa.Table | Path) -> pa.Table:
+        if isinstance(found, DevicePiece):
+            return found.to_arrow()
+        return found if isinstance(found, pa.Table) else decode_ipc(pa.memory_map(str(found)).read_buffer())
 
     def get(self, key: PieceKey, kernels: Kernels | None = None) -> Table:
         """The piece for a reducer on this worker, on ``kernels``' backend (None: an Arrow table).
         A device piece read by its own backend is returned as it is, with no copy. KeyError when
         it is not here."""
         with self._lock:
-            found = self._lookup(key)
-        if isinstance(found, DevicePiece):
-            if kernels is not None and kernels.name == found.kernels.name:
-                out: Table = found.table
-                nbytes = found.nbytes
+            chunks = self._lookup(key)
+        tables: list[Table] = []
+        nbytes = 0
+        for found in chunks:
+            if isinstance(found, DevicePiece) and kernels is not None and kernels.name == found.kernels.name:
+                tables.append(found.table)
+                nbytes += found.nbytes
             else:
-                arrow = found.to_arrow()
-                out, nbytes = (arrow if kernels is None else kernels.from_arrow(arrow)), int(arrow.nbytes)
-        else:
-            arrow = found if isinstance(found, pa.Table) else decode_ipc(pa.memory_map(str(found)).read_buffer())
-            out, nbytes = (arrow if kernels is None else kernels.from_arrow(arrow)), int(arrow.nbytes)
+                arrow = self._arrow(found)
+                tables.append(arrow if kernels is None else kernels.from_arrow(arrow))
+                nbytes += int(arrow.nbytes)
         with self._lock:
             self._local += nbytes
-        return out
+        if len(tables) == 1:
+            return tables[0]
+        if kernels is None:
+            return pa.concat_tables(tables)
+        schema = chunks[0].schema if isinstance(chunks[0], DevicePiece) else self._arrow(chunks[0]).schema
+        return kernels.concat(tables, schema)
 
     def get_device(self, key: PieceKey) -> DevicePiece | None:
         """The piece when it is in the device tier (the fetch handler packs it for a GPU peer),
-        else None. KeyError when it is not here at all. Not counted as served: the caller reports
-        what it sends (``count_served``)."""
+        else None (also when some of its chunks left the device). KeyError when it is not here at
+        all. Not counted as served: the caller reports what it sends (``count_served``)."""
         with self._lock:
-            found = self._lookup(key)
-        return found if isinstance(found, DevicePiece) else None
+            chunks = self._lookup(key)
+        if not all(isinstance(c, DevicePiece) for c in chunks):
+            return None
+        pieces = [c for c in chunks if isinstance(c, DevicePiece)]
+        if len(pieces) == 1:
+            return pieces[0]
+        first = pieces[0]
+        table = first.kernels.concat([p.table for p in pieces], first.schema)
+        return DevicePiece(table, first.kernels, first.schema, table_nbytes(table))
 
     def get_ipc(self, key: PieceKey) -> pa.Buffer:
         """The piece as an Arrow IPC stream, for a reducer on another worker. KeyError when it is
-        not here. A spilled piece is the file's own bytes."""
+        not here. A spilled piece of one chunk is the file's own bytes."""
         with self._lock:
-            found = self._lookup(key)
-        if isinstance(found, Path):
-            buffer = pa.memory_map(str(found)).read_buffer()
+            chunks = self._lookup(key)
+        if len(chunks) == 1 and isinstance(chunks[0], Path):
+            buffer = pa.memory_map(str(chunks[0])).read_buffer()
+        elif len(chunks) == 1:
+            buffer = encode_ipc(self._arrow(chunks[0]))
         else:
-            buffer = encode_ipc(found.to_arrow() if isinstance(found, DevicePiece) else found)
+            buffer = encode_ipc(pa.concat_tables([self._arrow(c) for c in chunks]))
         with self._lock:
             self._served += buffer.size
         return buffer
@@ -272,7 +332,7 @@ class ShuffleStore:
 
     # ---- cleanup ----------------------------------------------------------------------------
     def _keys(self) -> list[PieceKey]:
-        return [*self._device, *self._memory, *self._disk]
+        return list(self._chunks)
 
     def drop_job(self, job_id: str) -> int:
         """Forget every piece of ``job_id`` (every tier); returns how many there were."""
@@ -290,10 +350,15 @@ class ShuffleStore:
         with self._lock:
             return {k[0] for k in self._keys()}
 
+    def is_dropped(self, job_id: str) -> bool:
+        """Whether ``job_id`` was dropped (it ended, failed or was cancelled) recently."""
+        with self._lock:
+            return job_id in self._dropped
+
     def stats(self) -> ShuffleStats:
         with self._lock:
             return ShuffleStats(
-                pieces=len(self._device) + len(self._memory) + len(self._disk),
+                pieces=len(self._chunks),
                 memory_bytes=self._memory_bytes,
                 disk_bytes=sum(size for _, size in self._disk.values()),
                 spilled_pieces=self._spilled,
@@ -310,6 +375,7 @@ class ShuffleStore:
             self._device.clear()
             self._memory.clear()
             self._disk.clear()
+            self._chunks.clear()
             self._device_bytes = 0
             self._memory_bytes = 0
         shutil.rmtree(self.directory, ignore_errors=True)

@@ -1,10 +1,12 @@
 """The task runner: one stage fragment for one partition, on a Dask worker.
 
-A task reads its leaves — its scan split, and the exchange pieces it fetches from the shuffle
-stores of the workers that ran the map tasks — runs the fragment through the driver (the same
-operators and dispatch as in process, over one-element partition lists), then writes its output to
-this worker's shuffle store: split into the exchange's pieces for a map stage, whole for the final
-stage (the client fetches it from there). It returns only metadata (``TaskReport``): where the
+A task reads its leaves — its scan split, streamed batch by batch, and the exchange pieces it
+fetches from the shuffle stores of the workers that ran the map tasks — runs the fragment through
+the driver (the same operators and dispatch as in process, over one-partition lists), and streams
+its output into this worker's shuffle store: each batch split into the exchange's pieces for a map
+stage (appended to the piece of each reducer), as it is for the final stage (the client fetches it
+from there). Its operators' memory is accounted in the executor's pool (one per worker, limited by
+its memory limit), in a child pool of the task's own. It returns only metadata (``TaskReport``): where the
 output is, and its rows and bytes per piece. Shuffle data never travels with Dask's results.
 """
 
@@ -18,7 +20,7 @@ from gpu_exec.engine.context import ExecutionContext
 from gpu_exec.engine.driver import run_fragment
 from gpu_exec.engine.operators import scan as scan_operator
 from gpu_exec.engine.operators.exchange import hash_pieces
-from planner.catalog import parquet_fragments
+from gpu_exec.engine.streams import Batches
 from planner.errors import ExecutionError
 from planner.ir import Exchange, ExchangeKind, walk_plan
 from planner.placement import place
@@ -26,6 +28,7 @@ from planner.stages import ExchangeRead, ExchangeWrite, ScanSplit
 
 if TYPE_CHECKING:
     from gpu_exec.engine.kernels import Table
+    from gpu_exec.engine.streams import Partition
     from gpu_exec.executor.shuffle_service import ShuffleService
     from gpu_exec.executor.shuffle_store import PieceKey
     from planner.expr import Literal, ScalarSubquery
@@ -61,6 +64,7 @@ class TaskSpec:
     partitions: int
     subquery_values: tuple[tuple[ScalarSubquery, Literal], ...]
     inputs: tuple[tuple[int, tuple[MapOutput, ...]], ...]
+    batch_rows: int = 0  # the session's setting (0: the kernels' default)
 
     @property
     def name(self) -> str:
@@ -77,49 +81,37 @@ class TaskReport:
     attempt: int
     output: MapOutput
     seconds: float
-    metrics: tuple[tuple[str, float, int, int], ...]  # (operator, seconds, rows, calls)
+    # (operator, seconds, rows, calls, batches, peak bytes, spilled bytes)
+    metrics: tuple[tuple[str, float, int, int, int, int, int], ...]
+    peak_bytes: int = 0  # the most this task's operators held at once (its memory pool's peak)
 
 
 def scan_split_count(scan: TableScan, partitions: int) -> int:
     """How many partitions the scan operator makes of ``scan`` at ``partitions`` (planning side)."""
-    if scan.source.format == "csv":
-        return partitions  # split by rows once read; a split past the end is empty
-    return max(1, len(scan_operator.split_fragments(parquet_fragments(scan.source), partitions)))
+    return scan_operator.split_count(scan, partitions)
 
 
-def _read_split(leaf: ScanSplit, ctx: ExecutionContext) -> Table:
-    k = ctx.kernels
-    node = leaf.scan
-    if node.source.format == "csv":
-        parts = scan_operator.scan(node, ctx)
-        return parts[leaf.split] if leaf.split < len(parts) else k.empty(node.schema)
-    groups = scan_operator.split_fragments(parquet_fragments(node.source), ctx.partitions)
-    if not groups:
-        return k.empty(node.schema)
-    # The same row groups, read by the same reader (private to the scan operator), as the
-    # in-process scan puts in its partition ``split``.
-    table = scan_operator.read_parquet_group(node, groups[leaf.split], ctx)
-    if node.fetch is not None:
-        table = k.slice(table, 0, min(node.fetch, k.num_rows(table)))
-    return table
+def _read_split(leaf: ScanSplit, ctx: ExecutionContext) -> Partition:
+    """The scan split ``leaf`` as a stream: the same row groups, read by the same reader, as the
+    in-process scan puts in its partition ``split``."""
+    return scan_operator.scan_split(leaf.scan, leaf.split, ctx)
 
 
 def _read_leaves(spec: TaskSpec, body: PlanNode, ctx: ExecutionContext,
-                 service: ShuffleService) -> dict[PlanNode, list[Table]]:
-    """The partition of every leaf that is not an operator — scan splits and exchange reads — on
-    the device its placement chose."""
+                 service: ShuffleService) -> dict[PlanNode, list[Partition]]:
+    """The partition of every leaf that is not an operator, on the device its placement chose:
+    scan splits as streams (read as the fragment pulls them, the same row groups the in-process
+    scan puts in its partition ``split``), exchange reads as the pieces fetched now."""
     placement = place(body, ctx.gpu_capabilities)
     outputs = dict(spec.inputs)
-    provided: dict[PlanNode, list[Table]] = {}
+    provided: dict[PlanNode, list[Partition]] = {}
     reads: dict[ExchangeRead, list[PieceKey]] = {}
     # By the device of the reads, then by worker: each read gets its pieces on its own backend.
     requests: dict[str, dict[str, list[PieceKey]]] = {}
     for node in walk_plan(body):
         if isinstance(node, ScanSplit) and node not in provided:
             leaf_ctx = ctx.on_device(placement[node].device)
-            with ctx.timed("ScanSplit") as metrics:
-                provided[node] = [_read_split(node, leaf_ctx)]
-                metrics.rows += leaf_ctx.kernels.num_rows(provided[node][0])
+            provided[node] = [_read_split(node, leaf_ctx)]
         elif isinstance(node, ExchangeRead) and node not in reads:
             piece = node.partition or 0
             by_worker = requests.setdefault(placement[node].device, {})
@@ -131,17 +123,16 @@ def _read_leaves(spec: TaskSpec, body: PlanNode, ctx: ExecutionContext,
                     by_worker.setdefault(out.worker, []).append(key)
             reads[node] = keys
     if reads:
-        with ctx.timed("ExchangeRead") as metrics:
+        with ctx.timed("ExchangeRead", call=False):
             pieces = {device: service.fetch(by_worker, ctx.on_device(device).kernels)  # every peer at once
                       for device, by_worker in requests.items()}
             for node, keys in reads.items():
-                device = placement[node].device
-                k = ctx.on_device(device).kernels
-                tables = [pieces[device][key] for key in keys]
-                whole = k.empty(node.schema) if not tables else tables[0] if len(tables) == 1 \
-                    else k.concat(tables, node.schema)
-                provided[node] = [whole]
-                metrics.rows += k.num_rows(whole)
+                k = ctx.on_device(placement[node].device).kernels
+                tables = [pieces[placement[node].device][key] for key in keys]
+                reservation = ctx.memory.reservation("ExchangeRead", detail=f"stage {node.stage_id}")
+                sizes = [k.nbytes(t) for t in tables]
+                reservation.grow(sum(sizes))
+                provided[node] = [Batches(tables, k, reservation, sizes)]
     return provided
 
 
@@ -169,11 +160,17 @@ def _context(spec: TaskSpec, service: ShuffleService) -> ExecutionContext:
     return ExecutionContext(
         kernels=kernels, partitions=spec.partitions, subquery_values=dict(spec.subquery_values),
         kernels_by_device={"cpu": service.kernels("cpu"), spec.device: kernels}, gpu_capabilities=gpu,
+        # Set by the worker's shuffle service when the job is dropped (cancelled, failed, done).
+        cancel_event=service.task_started(spec.job_id),
+        # The task's operators hold memory under the executor's limit; the task's own peak is its.
+        memory=service.memory_pool.child(spec.name), batch_rows=spec.batch_rows,
     )
 
 
 def run_task(spec: TaskSpec) -> TaskReport:
-    """Run one task on the current Dask worker (the function the scheduler submits)."""
+    """Run one task on the current Dask worker (the function the scheduler submits): the fragment's
+    output streams batch by batch into this worker's shuffle store, each batch split into the
+    exchange's pieces and appended to them."""
     from gpu_exec.executor.shuffle_service import current_service
 
     start = time.perf_counter()
@@ -181,26 +178,39 @@ def run_task(spec: TaskSpec) -> TaskReport:
     ctx = _context(spec, service)
     root = spec.plan
     body = root.input if isinstance(root, ExchangeWrite) else root
+    rows: list[int] = []
+    nbytes: list[int] = []
     try:
         provided = _read_leaves(spec, body, ctx, service)
         partitions, k = run_fragment(body, ctx, provided)
+        del provided
         if len(partitions) != 1:
             raise ExecutionError(f"internal error: {spec.name} produced {len(partitions)} partitions, not 1")
-        [table] = partitions
-        with ctx.timed("ExchangeWrite"):
-            pieces = _split_output(root, spec.partition, table, ctx.on_device(k.name))
-            rows, nbytes = [], []
-            for i, piece in enumerate(pieces):
-                n = k.num_rows(piece)
-                key = (spec.job_id, spec.stage_id, spec.partition, spec.attempt, i)
-                rows.append(n)
-                # Kept as the backend made it: a device table stays on the device until the
-                # store's device budget spills it.
-                nbytes.append(service.put(key, piece, k, root.schema) if n else 0)
+        out_ctx = ctx.on_device(k.name)
+        width = root.partitions if isinstance(root, ExchangeWrite) and root.kind in (
+            ExchangeKind.HASH, ExchangeKind.ROUND_ROBIN) else 1
+        rows, nbytes = [0] * width, [0] * width
+        ctx.record("ExchangeWrite", calls=1)
+        for batch in partitions[0]:
+            with ctx.timed("ExchangeWrite", call=False):
+                pieces = _split_output(root, spec.partition, batch, out_ctx)
+                for i, piece in enumerate(pieces):
+                    n = k.num_rows(piece)
+                    if not n:
+                        continue
+                    key = (spec.job_id, spec.stage_id, spec.partition, spec.attempt, i)
+                    rows[i] += n
+                    # Kept as the backend made it: a device table stays on the device until the
+                    # store's device budget spills it.
+                    nbytes[i] += service.append(key, piece, k, root.schema)
+            ctx.record("ExchangeWrite", rows=sum(k.num_rows(p) for p in pieces), batches=1)
     finally:
         ctx.close()
+        service.task_ended(spec.job_id, ctx.cancel_event)  # a cancelled task's memory goes back to the OS
     assert service.worker is not None
+    ctx.memory_metrics()
     output = MapOutput(service.worker.address, spec.attempt, tuple(rows), tuple(nbytes))
-    metrics = tuple((name, m.seconds, m.rows, m.calls) for name, m in ctx.metrics.items())
+    metrics = tuple((name, m.seconds, m.rows, m.calls, m.batches, m.peak_bytes, m.spilled_bytes)
+                    for name, m in ctx.metrics.items())
     return TaskReport(spec.job_id, spec.stage_id, spec.partition, spec.attempt, output,
-                      time.perf_counter() - start, metrics)
+                      time.perf_counter() - start, metrics, ctx.memory.peak)

@@ -87,8 +87,16 @@ class ControlClient:
 
     def list_jobs(self, running_only: bool = False) -> list[jobs_pb2.Job]:
         """The queries the scheduler remembers, oldest first (only running ones if asked)."""
-        response = self._call(self._jobs.ListJobs, jobs_pb2.ListJobsRequest(running_only=running_only))
-        return list(response.jobs)
+        return list(self.listing(running_only).jobs)
+
+    def listing(self, running_only: bool = False) -> jobs_pb2.ListJobsResponse:
+        """The queries (``.jobs``) and the executors connected now (``.executors``; -1 for a
+        server without a cluster)."""
+        return self._call(self._jobs.ListJobs, jobs_pb2.ListJobsRequest(running_only=running_only))
+
+    def executors(self) -> int:
+        """The executors connected to the scheduler now (-1: a server without a cluster)."""
+        return int(self.listing(running_only=True).executors)
 
     def get_job(self, query_id: str) -> jobs_pb2.Job:
         """One query; ``JobNotFound`` when the scheduler does not know the id."""

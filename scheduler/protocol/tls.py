@@ -1,4 +1,5 @@
-"""TLS certificates of the scheduler's endpoints (Flight SQL and the control API), read from files.
+"""TLS certificates of the scheduler's endpoints (Flight SQL and the control API) and of the Dask
+comms between scheduler, executors and clients (mutual TLS), read from files.
 
 Both servers take the certificate chain and private key as PEM bytes, ``(cert_chain, private_key)``:
 pyarrow.flight as ``tls_certificates=[ServerTLS]``, grpcio through ``grpc.ssl_server_credentials``.
@@ -14,7 +15,7 @@ from planner.errors import GpuExecError
 if TYPE_CHECKING:
     import os
 
-__all__ = ["ServerTLS", "TLSConfigError", "load_server_tls", "load_root_certificate"]
+__all__ = ["ServerTLS", "TLSConfigError", "load_server_tls", "load_root_certificate", "dask_security"]
 
 ServerTLS = tuple[bytes, bytes]
 """``(certificate_chain_pem, private_key_pem)``."""
@@ -68,3 +69,31 @@ def load_root_certificate(ca_file: str | os.PathLike[str]) -> bytes:
         When the file is missing or unreadable, or holds no PEM certificate.
     """
     return _read_pem(ca_file, "certificate", b"CERTIFICATE")
+
+
+def dask_security(role: str, ca_file: str | os.PathLike[str], cert_file: str | os.PathLike[str],
+                  key_file: str | os.PathLike[str]) -> object:
+    """Dask's mutual TLS for ``role`` ("scheduler", "worker" or "client"): a
+    ``distributed.security.Security`` that encrypts every connection of the Dask comms
+    (``tls://``) and requires the peer's certificate to be signed by the CA in ``ca_file`` — so a
+    process without such a certificate can neither submit tasks nor talk to an executor. The
+    certificate serves as this process's server certificate (scheduler, worker) and as its client
+    certificate when it connects out (a worker to its peers and the scheduler, the scheduler's own
+    session to its cluster).
+
+    Raises
+    ------
+    TLSConfigError
+        When a file is missing or unreadable, or not PEM.
+    """
+    if role not in ("scheduler", "worker", "client"):
+        raise ValueError(f"unknown Dask TLS role {role!r}")
+    load_root_certificate(ca_file)
+    load_server_tls(cert_file, key_file)
+    from distributed.security import Security
+
+    files = {"tls_ca_file": str(ca_file), "tls_client_cert": str(cert_file), "tls_client_key": str(key_file)}
+    if role != "client":
+        files[f"tls_{role}_cert"] = str(cert_file)
+        files[f"tls_{role}_key"] = str(key_file)
+    return Security(require_encryption=True, **files)

@@ -5,10 +5,12 @@ hosts the SQL endpoint, cannot host other gRPC services) with two services:
 
 - ``gpu_exec.control.v1.Jobs`` (``scheduler/protocol/proto/jobs.proto``) over the ``QueryRegistry`` the SQL
   endpoint records its statements in; ``gpu-exec jobs`` and ``gpu-exec cancel`` are its clients;
-- the standard ``grpc.health.v1.Health``: "" and "gpu_exec.control.v1.Jobs" are SERVING while the
-  server runs and NOT_SERVING once it stops. Health needs no credentials even when authentication
-  is on, because probes cannot send any (Kubernetes' ``grpc:`` probe, ``grpc_health_probe``); it
-  reveals nothing but the status.
+- the standard ``grpc.health.v1.Health``: "gpu_exec.control.v1.Jobs" is SERVING while the server
+  runs (what liveness and readiness probes ask: the scheduler is up, executors may join it later);
+  "" — can it run queries? — is SERVING only while at least one executor is connected (when the
+  server is given a way to count them) and NOT_SERVING otherwise; both are NOT_SERVING once it
+  stops. Health needs no credentials even when authentication is on, because probes cannot send
+  any (Kubernetes' ``grpc:`` probe, ``grpc_health_probe``); it reveals nothing but the status.
 
 With an enabled ``AuthConfig`` every other call must carry ``authorization: Bearer <token>`` or
 basic auth (``scheduler.service.auth``), else it fails with UNAUTHENTICATED and a message saying what is
@@ -18,6 +20,7 @@ speaks TLS only.
 
 from __future__ import annotations
 
+import threading
 from concurrent import futures
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -61,7 +64,7 @@ def job_message(record: QueryRecord) -> jobs_pb2.Job:
                         state=record.state.value, started=record.started,
                         duration_seconds=record.seconds, rows=record.rows,
                         tasks_done=record.tasks_done, tasks_total=record.tasks_total,
-                        error=record.error)
+                        error=record.error, stopped=record.stopped.is_set())
 
 
 ADMIN_USER = "admin"
@@ -71,14 +74,17 @@ class JobsServicer(jobs_pb2_grpc.JobsServicer):
     """The ``Jobs`` service over a ``QueryRegistry``. With authentication on, a user cancels only
     their own queries; the user ``admin`` (a token named admin, or a basic user admin) any."""
 
-    def __init__(self, registry: QueryRegistry, auth: AuthConfig | None = None) -> None:
+    def __init__(self, registry: QueryRegistry, auth: AuthConfig | None = None,
+                 executors: Callable[[], int] | None = None) -> None:
         self.registry = registry
         self.auth = auth if auth is not None and auth.enabled else None
+        self.executors = executors
 
     def ListJobs(self, request: jobs_pb2.ListJobsRequest,
                  context: grpc.ServicerContext) -> jobs_pb2.ListJobsResponse:
         records = self.registry.list(running_only=request.running_only)
-        return jobs_pb2.ListJobsResponse(jobs=[job_message(r) for r in records])
+        return jobs_pb2.ListJobsResponse(jobs=[job_message(r) for r in records],
+                                         executors=_count(self.executors))
 
     def GetJob(self, request: jobs_pb2.GetJobRequest, context: grpc.ServicerContext) -> jobs_pb2.Job:
         return job_message(self._record(request.query_id, context))
@@ -148,21 +154,58 @@ def _refusal(handler: grpc.RpcMethodHandler | None, message: str) -> grpc.RpcMet
                 response_serializer=handler.response_serializer)
 
 
+def _count(executors: Callable[[], int] | None) -> int:
+    """The executors connected now; -1 without a cluster (queries run in the server's process)
+    or when they cannot be counted."""
+    if executors is None:
+        return -1
+    try:
+        return int(executors())
+    except Exception:  # noqa: BLE001 — the scheduler is going away
+        return -1
+
+
 class ControlServer:
-    """A running control API server; ``stop()`` it (or use it as a context manager)."""
+    """A running control API server; ``stop()`` it (or use it as a context manager).
+
+    With ``executors`` (a count of the connected executors), a thread keeps the overall health
+    status ("") SERVING while there is at least one and NOT_SERVING while there is none, checking
+    every ``HEALTH_SECONDS``."""
+
+    HEALTH_SECONDS = 0.5
 
     def __init__(self, server: grpc.Server, health_servicer: health.HealthServicer, host: str,
-                 port: int) -> None:
+                 port: int, executors: Callable[[], int] | None = None) -> None:
         self._server = server
         self._health = health_servicer
         self.port = port
         self.address = f"{host}:{port}"
+        self._executors = executors
+        self._stopping = threading.Event()
+        self._watch: threading.Thread | None = None
+        if executors is not None:
+            self._update_health()
+            self._watch = threading.Thread(target=self._watch_executors, name="gpu-exec-health", daemon=True)
+            self._watch.start()
+
+    def _update_health(self) -> None:
+        serving = _count(self._executors) > 0
+        status = health_pb2.HealthCheckResponse.SERVING if serving else health_pb2.HealthCheckResponse.NOT_SERVING
+        if not self._stopping.is_set():
+            self._health.set("", status)
+
+    def _watch_executors(self) -> None:
+        while not self._stopping.wait(self.HEALTH_SECONDS):
+            self._update_health()
 
     def __repr__(self) -> str:
         return f"ControlServer({self.address})"
 
     def stop(self, grace: float | None = 1.0) -> None:
         """Report NOT_SERVING, then stop: calls in flight get ``grace`` seconds to finish."""
+        self._stopping.set()
+        if self._watch is not None:
+            self._watch.join()
         self._health.enter_graceful_shutdown()
         self._server.stop(grace).wait()
 
@@ -184,6 +227,7 @@ def start_control_server(
     auth: AuthConfig | None = None,
     tls: ServerTLS | None = None,
     max_workers: int = 8,
+    executors: Callable[[], int] | None = None,
 ) -> ControlServer:
     """Serve the control API (the ``Jobs`` and health services) in background threads.
 
@@ -200,6 +244,9 @@ def start_control_server(
         ``(certificate_chain_pem, private_key_pem)`` to serve TLS only; None: plaintext.
     max_workers
         Threads serving calls at once.
+    executors
+        Counts the executors connected to the scheduler: listed by ``ListJobs``, and the overall
+        health status is NOT_SERVING while there are none. None: no cluster (always SERVING).
 
     Raises
     ------
@@ -220,7 +267,7 @@ def start_control_server(
     health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)
     health_servicer.set(JOBS_SERVICE, health_pb2.HealthCheckResponse.SERVING)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    jobs_pb2_grpc.add_JobsServicer_to_server(JobsServicer(registry, auth), server)
+    jobs_pb2_grpc.add_JobsServicer_to_server(JobsServicer(registry, auth, executors), server)
     bind_failed = ControlServiceError(
         f"cannot serve the control API on {address}: the port is taken (another gpu-exec "
         "scheduler?) or the host is not an address of this machine"
@@ -238,4 +285,4 @@ def start_control_server(
     if port == 0:  # what older grpcio releases return instead of raising
         raise bind_failed
     server.start()
-    return ControlServer(server, health_servicer, host, port)
+    return ControlServer(server, health_servicer, host, port, executors)

@@ -372,6 +372,7 @@ class FlightSqlServer(fl.FlightServerBase):
         if isinstance(tagged, _TagMiddleware):
             record.tag = tagged.tag
         future = self._pool.submit(run, record)
+        future.add_done_callback(lambda _: record.stopped.set())
         timeout = self.limits.query_timeout
         deadline = time.monotonic() + timeout if timeout > 0 else None
         while True:

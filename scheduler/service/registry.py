@@ -47,6 +47,9 @@ class QueryRecord:
     tasks_done: int = 0
     tasks_total: int = 0
     tag: str = ""  # the client's own name for the statement (Flight SQL header x-gpu-exec-tag)
+    # Set once the statement's work has ended: a query cancelled or timed out is CANCELLED at once,
+    # but its tasks stop a moment later (at their next batch); this says they have.
+    stopped: threading.Event = field(default_factory=threading.Event, repr=False)
     _cancel: Callable[[], None] | None = field(default=None, repr=False)
     _cancel_requested: bool = field(default=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)

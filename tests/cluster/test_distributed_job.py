@@ -140,3 +140,122 @@ def test_a_reducer_failing_to_fetch_too_often_fails_the_job() -> None:
             with pytest.raises(ExecutionError, match="could not fetch its input 5 times"):
                 job.fetch_failed(4, 0, final.attempt, "w1", error)
     assert final.state is TaskState.FAILED and job.state is JobState.FAILED
+
+
+def test_a_worker_killed_for_memory_is_retried_once_then_the_job_fails_saying_so() -> None:
+    job = _job()
+    task = job.runnable()[0]
+    job.start(task)
+    died = "executor w1 ran out of memory while running stage 1: it used 9 GiB, over 95% of its memory limit"
+    job.memory_failed(1, 0, 1, "w1", died, RuntimeError("KilledWorker"))
+    assert task.state is TaskState.PENDING  # the first death: retried, like any lost worker
+    job.start(task)
+    job.memory_failed(1, 0, 2, "w1", died, RuntimeError("KilledWorker"))  # the same death, reported again
+    assert task.state is TaskState.PENDING
+    job.start(task)
+    with pytest.raises(ExecutionError, match="stage 1 task 0 failed: executor w2 ran out of memory .*"
+                                             "second executor this query drove out of memory"):
+        job.memory_failed(1, 0, 3, "w2", died.replace("w1", "w2"), RuntimeError("KilledWorker"))
+    assert job.state is JobState.FAILED and task.state is TaskState.FAILED
+
+
+class _FakeFuture:
+    def __init__(self, key: str) -> None:
+        self.key, self.status, self.error = key, "pending", None
+
+    def add_done_callback(self, fn: object) -> None:
+        pass
+
+    def exception(self) -> BaseException | None:
+        return self.error
+
+    def result(self, timeout: float | None = None) -> object:
+        assert self.error is not None
+        raise self.error
+
+    def release(self) -> None:
+        pass
+
+
+class _FakeClient:
+    """What the runner asks of Dask: submit (futures that never finish by themselves), the
+    workers, the scheduler's events."""
+
+    def __init__(self, workers: dict[str, dict[str, int]], events: dict[str, list[tuple[float, dict[str, object]]]]) -> None:
+        self.workers, self.events, self.futures = workers, events, []
+
+        class _Scheduler:
+            address = "tcp://scheduler:8786"
+
+        self.scheduler = _Scheduler()
+
+    def submit(self, fn: object, spec: object, key: str, **_: object) -> _FakeFuture:
+        self.futures.append(_FakeFuture(key))
+        return self.futures[-1]
+
+    def scheduler_info(self) -> dict[str, object]:
+        return {"workers": self.workers}
+
+    def get_events(self, topic: str) -> tuple[tuple[float, dict[str, object]], ...]:
+        return tuple(self.events.get(topic, ()))
+
+
+def _runner(client: _FakeClient, job: Job, **options: float) -> object:
+    import threading
+
+    from scheduler.runner import JobRunner
+
+    return JobRunner(client, job, lambda s, p: job.plan.stage(s).root, {"device": "cpu", "partitions": 2,  # type: ignore[arg-type]
+                     "subquery_values": ()}, listeners=[], cancel_event=threading.Event(), fetch_timeout=1.0,
+                     **options)
+
+
+def test_the_runner_names_a_memory_death_with_the_limit_and_the_stage() -> None:
+    from distributed.scheduler import KilledWorker
+
+    from gpu_exec.executor.shuffle_service import MEMORY_LIMIT_EVENT
+    from scheduler.runner import MEMORY_EVENT_TOPIC
+
+    job = _job()
+    client = _FakeClient({"w1": {"memory_limit": 2**30}},
+                         {MEMORY_EVENT_TOPIC: [(0.0, {"worker": "w1", "pid": 7, "rss": 2**30})],
+                          MEMORY_LIMIT_EVENT: [(0.0, {"worker": "w1", "limit": 2**30})]})
+    runner = _runner(client, job)
+    runner._watch_executors()  # type: ignore[attr-defined]
+    for task in job.runnable():
+        runner._submit(task)  # type: ignore[attr-defined]
+    future = client.futures[0]
+
+    class _Worker:
+        address = "w1"
+
+    future.status, future.error = "error", KilledWorker(future.key, _Worker(), 0)
+    runner._handle(future)  # type: ignore[attr-defined]
+    assert job.memory_deaths == {"w1": "executor w1 ran out of memory while running stage 1: it used 1.00 GiB, "
+                                       "over 95% of its memory limit of 1.00 GiB, and its nanny restarted it"}
+    assert job.task(1, 0).state is TaskState.PENDING
+    # A task that finished on a worker killed before its report was read: Dask reran it, and the
+    # rerun's worker was killed too. The second death ends the job, with the memory message.
+    client.events[MEMORY_EVENT_TOPIC].append((1.0, {"worker": "w2", "pid": 8, "rss": 2**30}))
+    late = client.futures[1]
+
+    class _Worker2:
+        address = "w2"
+
+    late.status, late.error = "finished", KilledWorker(late.key, _Worker2(), 0)
+    with pytest.raises(ExecutionError, match="executor w2 ran out of memory .* the second executor"):
+        runner._handle(late)  # type: ignore[attr-defined]
+    # A reducer that cannot fetch from a worker killed for memory is told the same, not "timed out".
+    died = runner._memory_death("w1", 3, running=False)  # type: ignore[attr-defined]
+    assert died is not None and "while holding the input of stage 3" in died
+
+
+def test_a_job_without_executors_fails_after_the_executor_timeout() -> None:
+    from scheduler.errors import ClusterError
+
+    job = _job()
+    runner = _runner(_FakeClient({}, {}), job, executor_timeout=0.3)
+    with pytest.raises(ClusterError, match=r"no executors are connected to the scheduler at tcp://scheduler:8786 "
+                                           r"\(waited 0.3 s for one\): start one with `gpu-exec executor"):
+        runner.run()  # type: ignore[attr-defined]
+    assert job.state is JobState.FAILED

@@ -109,8 +109,13 @@ def test_scheduler_ports_agree_with_the_service_the_probes_and_the_cli_defaults(
     template_labels = _objects()[("Deployment", SERVICE)]["spec"]["template"]["metadata"]["labels"]
     assert service["spec"]["selector"].items() <= template_labels.items()
     # the health service is on the control port, and answers probes without credentials
+    # — for the Jobs service, SERVING while the scheduler is up ("" waits for an executor, and the
+    # executors reach the scheduler through the Service that readiness gates)
+    from scheduler.service.control import JOBS_SERVICE
+
     for probe in ("readinessProbe", "livenessProbe"):
         assert container[probe]["grpc"]["port"] == args.control_port
+        assert container[probe]["grpc"]["service"] == JOBS_SERVICE
 
 
 def test_executors_reach_the_scheduler_service_and_ask_for_their_device() -> None:

@@ -192,8 +192,9 @@ def test_remote_python_client(cluster: Cluster, adbc_connection: Any, tpch_data:
 def test_a_running_query_is_listed_with_progress_and_cancelled_by_id(
         cluster: Cluster, adbc_connection: Any, capsys: pytest.CaptureFixture[str],
         in_background: Callable[..., Any]) -> None:
-    slow = ("select count(*) as n from lineitem a join lineitem b on a.l_partkey = b.l_partkey "
-            "where a.l_quantity + b.l_quantity > 0")
+    # Never ends by itself (lineitem × orders, streamed in bounded memory): it is running whenever
+    # the test cancels it, however fast the machine.
+    slow = "select sum(l_quantity + o_totalprice) as n from lineitem cross join orders where l_quantity > 0"
 
     def run() -> None:
         with adbc_connection.cursor() as cursor:
@@ -222,8 +223,8 @@ def test_remote_cancel_from_another_thread(cluster: Cluster, adbc_connection: An
     from gpu_exec import QueryCancelled
 
     with gpu_exec.connect(cluster.uri, token=TOKEN) as session:
-        df = session.sql("select count(*) as n from lineitem a join lineitem b on a.l_partkey = b.l_partkey "
-                         "where a.l_quantity + b.l_quantity > 1")
+        df = session.sql("select sum(l_quantity + o_totalprice) as n from lineitem cross join orders "
+                         "where l_quantity > 1")
         query = in_background(df.to_arrow)
         deadline = time.monotonic() + 60
         with ControlClient(f"127.0.0.1:{cluster.control_port}", token=TOKEN) as client:
@@ -267,7 +268,8 @@ def test_scheduler_serves_both_endpoints_over_tls(tmp_path: Path) -> None:
         with pytest.raises(gpu_exec.GpuExecError, match="cannot reach"):
             gpu_exec.connect(f"grpc://127.0.0.1:{flight_port}")  # plaintext to a TLS port
         with ControlClient(f"localhost:{control_port}", tls_root_cert=ca_file.read_bytes()) as client:
-            assert client.health() == "SERVING"
+            assert client.health("gpu_exec.control.v1.Jobs") == "SERVING"
+            assert client.health() == "NOT_SERVING"  # up, but no executor to run queries on
     finally:
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=30) == 0

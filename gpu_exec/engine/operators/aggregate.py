@@ -1,13 +1,17 @@
-"""Hash aggregation in one step, or as partial (before an exchange) and final (after) phases."""
+"""Hash aggregation in one step, or as partial (before an exchange) and final (after) phases.
+
+The partial phase streams (each batch aggregated, the states merged as they grow); the final and
+single phases collect their partition, then run one group-by."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Iterator
 
 import pyarrow as pa
 
 from gpu_exec.engine.expressions import evaluate, evaluate_column
+from gpu_exec.engine.streams import collect_table, slices
 from planner.expr import AggregateCall, AggregateFunction, Literal
 from planner.ir import AggregateMode
 from planner.physical import avg_sum_type, partial_state_fields
@@ -15,6 +19,7 @@ from planner.physical import avg_sum_type, partial_state_fields
 if TYPE_CHECKING:
     from gpu_exec.engine.context import ExecutionContext
     from gpu_exec.engine.kernels import AggSpec, Column, Table
+    from gpu_exec.engine.streams import Partition
     from planner.ir import Aggregate
 
 __all__ = ["aggregate"]
@@ -152,7 +157,12 @@ def _single_or_partial(node: Aggregate, table: Table, ctx: ExecutionContext) -> 
     return k.make_table(columns, node.schema, k.num_rows(grouped))
 
 
-def _final(node: Aggregate, table: Table, ctx: ExecutionContext) -> Table:
+def _merge_states(node: Aggregate, table: Table, schema: pa.Schema,
+                  ctx: ExecutionContext) -> tuple[Table, list[tuple[int, int]]]:
+    """Merge partial states (``table``: keys, then each aggregate's state columns, as a PARTIAL
+    aggregate emits them, ``schema``) by key with the same group-by kernel: a table of the same
+    layout, and the span of each aggregate's states in it. Counts over no rows come out 0, not
+    NULL."""
     k = ctx.kernels
     nk = len(node.group_by)
     inputs = _Inputs([k.column(table, i) for i in range(nk)], [pa.field(f"_{i}", e.dtype) for i, e in enumerate(node.group_by)], nk)
@@ -169,16 +179,102 @@ def _final(node: Aggregate, table: Table, ctx: ExecutionContext) -> Table:
         spans.append((start, start + len(fields)))
     grouped = _group(inputs, specs, k.num_rows(table), ctx)
     n = k.num_rows(grouped)
-    columns = [k.column(grouped, i) for i in range(nk)]
+    columns = [k.column(grouped, i) for i in range(position)]
     for call, (start, stop) in zip(node.aggregates, spans):
-        states = [k.column(grouped, i) for i in range(start, stop)]
         if call.func in (AggregateFunction.COUNT, AggregateFunction.AVG):
             # Sums of counts over no partial rows are NULL; a count is 0.
-            states[-1] = k.scalar_function("coalesce", [states[-1], Literal(0, _INT64)], _INT64, n)
-        columns.append(_finish(call, states, ctx))
+            columns[stop - 1] = k.scalar_function("coalesce", [columns[stop - 1], Literal(0, _INT64)], _INT64, n)
+    return k.make_table(columns, schema, n), spans
+
+
+def _final(node: Aggregate, table: Table, ctx: ExecutionContext) -> Table:
+    k = ctx.kernels
+    nk = len(node.group_by)
+    merged, spans = _merge_states(node, table, node.input.schema, ctx)
+    n = k.num_rows(merged)
+    columns = [k.column(merged, i) for i in range(nk)]
+    for call, (start, stop) in zip(node.aggregates, spans):
+        columns.append(_finish(call, [k.column(merged, i) for i in range(start, stop)], ctx))
     return k.make_table(columns, node.schema, n)
 
 
-def aggregate(node: Aggregate, partitions: list[Table], ctx: ExecutionContext) -> list[Table]:
-    run = _final if node.mode is AggregateMode.FINAL else _single_or_partial
-    return ctx.map(lambda t: run(node, t, ctx), partitions)
+# The partial aggregate merges the states it keeps once those not yet merged have at least this many
+# batches' rows (and as many rows as the merged ones), or a share of the memory limit: each batch is
+# aggregated on its own (cheap), merges are few. Merging whenever the new states reach a batch's
+# rows would merge a high-cardinality aggregate's whole state every few batches (TPC-H q17, q18).
+_MERGE_BATCHES = 16
+# ... the share of the memory limit, per partition, the unmerged states may hold before a merge.
+_MERGE_MEMORY_SHARE = 8
+
+
+def _partial(node: Aggregate, partition: Partition, ctx: ExecutionContext) -> Iterator[Table]:
+    """PARTIAL mode, streaming: each batch is aggregated into partial states, which are kept and
+    merged (with the group-by kernel of the final phase) whenever the unmerged ones reach
+    ``_MERGE_BATCHES`` batches' rows and the merged ones' rows — or their bytes a share of the
+    memory limit, or the pool has no room for more — and at the end. Holds the states only,
+    accounted in the memory pool."""
+    k = ctx.kernels
+    reservation = ctx.memory.reservation("Aggregate", detail="partial states")
+    limit = ctx.memory.effective_limit
+    max_pending_bytes = limit // (_MERGE_MEMORY_SHARE * max(1, ctx.partitions)) if limit else None
+    merged: Table | None = None
+    pending: list[Table] = []
+    pending_rows = pending_bytes = 0
+    seen = False
+
+    def merge_all() -> Table:
+        pieces = ([merged] if merged is not None else []) + pending
+        if len(pieces) == 1:
+            return pieces[0]
+        return _merge_states(node, k.concat(pieces, node.schema), node.schema, ctx)[0]
+
+    try:
+        for batch in partition:
+            seen = True
+            states = _single_or_partial(node, batch, ctx)
+            size = k.nbytes(states)
+            if not reservation.try_grow(size):
+                if pending:  # the pool is short: merge what is kept before keeping more
+                    merged = merge_all()
+                    pending, pending_rows, pending_bytes = [], 0, 0
+                    reservation.resize(k.nbytes(merged))
+                reservation.grow(size)
+            pending.append(states)
+            pending_rows += k.num_rows(states)
+            pending_bytes += size
+            merged_rows = k.num_rows(merged) if merged is not None else 0
+            if (pending_rows >= max(_MERGE_BATCHES * ctx.rows_per_batch, merged_rows)
+                    or (max_pending_bytes is not None and pending_bytes >= max_pending_bytes)):
+                merged = merge_all()
+                pending, pending_rows, pending_bytes = [], 0, 0
+                reservation.resize(k.nbytes(merged))
+        if not seen:  # no input: no groups, or the one row of a global aggregate
+            pending.append(_single_or_partial(node, k.empty(node.input.schema), ctx))
+        if pending:
+            merged = merge_all()
+            pending = []
+        assert merged is not None
+        reservation.resize(k.nbytes(merged))
+        yield from slices(merged, ctx)
+    finally:
+        reservation.free()
+
+
+def _collected(node: Aggregate, partition: Partition, ctx: ExecutionContext) -> Iterator[Table]:
+    """FINAL or SINGLE mode: the whole partition, then one group-by."""
+    k = ctx.kernels
+    reservation = ctx.memory.reservation("Aggregate", detail=f"{node.mode.value} input")
+    try:
+        table = collect_table(partition, node.input.schema, reservation, ctx)
+        out = _final(node, table, ctx) if node.mode is AggregateMode.FINAL else _single_or_partial(node, table, ctx)
+        del table
+        reservation.resize(k.nbytes(out))
+        yield from slices(out, ctx)
+    finally:
+        reservation.free()
+
+
+def aggregate(node: Aggregate, partitions: list[Partition], ctx: ExecutionContext) -> list[Partition]:
+    if node.mode is AggregateMode.PARTIAL:
+        return [_partial(node, p, ctx) for p in partitions]
+    return [_collected(node, p, ctx) for p in partitions]

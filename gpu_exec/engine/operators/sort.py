@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Iterator
 
 import pyarrow as pa
 
 from gpu_exec.engine.expressions import append_columns, evaluate_columns
+from gpu_exec.engine.streams import collect_table, concat_batches, slices
 from planner.expr import ColumnRef
 
 if TYPE_CHECKING:
     from gpu_exec.engine.context import ExecutionContext
     from gpu_exec.engine.kernels import SortSpec, Table
+    from gpu_exec.engine.streams import Partition
     from planner.expr import SortKey
     from planner.ir import Sort
 
@@ -43,5 +45,36 @@ def sort_table(table: Table, schema: pa.Schema, keys: tuple[SortKey, ...], fetch
     return k.gather(table, order)
 
 
-def sort(node: Sort, partitions: list[Table], ctx: ExecutionContext) -> list[Table]:
-    return ctx.map(lambda t: sort_table(t, node.input.schema, node.keys, node.fetch, ctx), partitions)
+def _sorted(node: Sort, partition: Partition, ctx: ExecutionContext) -> Iterator[Table]:
+    """One partition in order. Without ``fetch`` the whole partition is collected, then sorted;
+    with one (top-k), the best ``fetch`` rows so far are kept, refreshed whenever the batches
+    waiting reach ``max(fetch, ctx.rows_per_batch)`` rows (a stable sort of the kept rows followed
+    by the new ones keeps the order of ties)."""
+    k = ctx.kernels
+    schema = node.input.schema
+    reservation = ctx.memory.reservation("Sort", detail="its partition" if node.fetch is None else "top-k rows")
+    try:
+        if node.fetch is None:
+            table = collect_table(partition, schema, reservation, ctx)
+            out = sort_table(table, schema, node.keys, None, ctx)
+        else:
+            best: list[Table] = []
+            pending_rows = 0
+            for batch in partition:
+                reservation.grow(k.nbytes(batch))
+                best.append(batch)
+                pending_rows += k.num_rows(batch)
+                if pending_rows >= max(node.fetch, ctx.rows_per_batch):
+                    best = [sort_table(concat_batches(best, schema, k), schema, node.keys, node.fetch, ctx)]
+                    pending_rows = 0
+                    reservation.resize(k.nbytes(best[0]))
+            out = sort_table(concat_batches(best, schema, k), schema, node.keys, node.fetch, ctx)
+            del best
+        reservation.resize(k.nbytes(out))
+        yield from slices(out, ctx)
+    finally:
+        reservation.free()
+
+
+def sort(node: Sort, partitions: list[Partition], ctx: ExecutionContext) -> list[Partition]:
+    return [_sorted(node, p, ctx) for p in partitions]

@@ -1,16 +1,18 @@
-"""Window functions: per partition (rows of one PARTITION BY key are in the same partition)."""
+"""Window functions: per partition, collected (rows of one PARTITION BY key are in the same partition)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Iterator
 
 import pyarrow as pa
 
 from gpu_exec.engine.expressions import evaluate_column
+from gpu_exec.engine.streams import collect_table, slices
 
 if TYPE_CHECKING:
     from gpu_exec.engine.context import ExecutionContext
     from gpu_exec.engine.kernels import Table
+    from gpu_exec.engine.streams import Partition
     from planner.ir import Window
 
 __all__ = ["window"]
@@ -39,5 +41,18 @@ def _window_partition(node: Window, table: Table, ctx: ExecutionContext) -> Tabl
     return k.make_table(own + results, node.schema, n)
 
 
-def window(node: Window, partitions: list[Table], ctx: ExecutionContext) -> list[Table]:
-    return ctx.map(lambda t: _window_partition(node, t, ctx), partitions)
+def _windowed(node: Window, partition: Partition, ctx: ExecutionContext) -> Iterator[Table]:
+    k = ctx.kernels
+    reservation = ctx.memory.reservation("Window", detail="its partition")
+    try:
+        table = collect_table(partition, node.input.schema, reservation, ctx)
+        out = _window_partition(node, table, ctx)
+        del table
+        reservation.resize(k.nbytes(out))
+        yield from slices(out, ctx)
+    finally:
+        reservation.free()
+
+
+def window(node: Window, partitions: list[Partition], ctx: ExecutionContext) -> list[Partition]:
+    return [_windowed(node, p, ctx) for p in partitions]

@@ -11,18 +11,20 @@ from __future__ import annotations
 
 import os
 import uuid
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Iterator
 
 import pyarrow as pa
 
+from gpu_exec.engine.streams import collect_table
 from planner.expr import Literal
 
 if TYPE_CHECKING:
     from gpu_exec.engine.context import ExecutionContext
     from gpu_exec.engine.kernels import Table
+    from gpu_exec.engine.streams import Partition
     from planner.ir import FileWrite
 
-__all__ = ["write_files", "part_file_name"]
+__all__ = ["write_files", "write_streams", "part_file_name"]
 
 
 def part_file_name(partition: int, extension: str) -> str:
@@ -50,7 +52,23 @@ def _write_partition(node: FileWrite, index: int, table: Table, ctx: ExecutionCo
 
 
 def write_files(node: FileWrite, partitions: list[Table], ctx: ExecutionContext) -> list[Table]:
-    """Write every partition; one ``count`` row per partition. A distributed task runs one
-    partition, pinned to the task's number (``node.partition``), which names its file."""
+    """Write every partition (a table each); one ``count`` row per partition. A distributed task
+    runs one partition, pinned to the task's number (``node.partition``), which names its file."""
     first = node.partition or 0
     return ctx.map(lambda item: _write_partition(node, first + item[0], item[1], ctx), list(enumerate(partitions)))
+
+
+def _write_stream(node: FileWrite, index: int, partition: Partition, ctx: ExecutionContext) -> Iterator[Table]:
+    reservation = ctx.memory.reservation("FileWrite", detail=f"partition {index}")
+    try:
+        table = collect_table(partition, node.input.schema, reservation, ctx)
+        yield _write_partition(node, index, table, ctx)
+    finally:
+        reservation.free()
+
+
+def write_streams(node: FileWrite, partitions: list[Partition], ctx: ExecutionContext) -> list[Partition]:
+    """``write_files`` over streams: each partition collected (the kernels write whole tables),
+    then written when it is pulled, on the thread that pulls it."""
+    first = node.partition or 0
+    return [_write_stream(node, first + i, p, ctx) for i, p in enumerate(partitions)]

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#scheduler/protocol/proto/jobs.proto\x12\x13gpu_exec.control.v1\"\'\n\x0fListJobsRequest\x12\x14\n\x0crunning_only\x18\x01 \x01(\x08\":\n\x10ListJobsResponse\x12&\n\x04jobs\x18\x01 \x03(\x0b\x32\x18.gpu_exec.control.v1.Job\"!\n\rGetJobRequest\x12\x10\n\x08query_id\x18\x01 \x01(\t\"$\n\x10\x43\x61ncelJobRequest\x12\x10\n\x08query_id\x18\x01 \x01(\t\"5\n\x11\x43\x61ncelJobResponse\x12\x11\n\tcancelled\x18\x01 \x01(\x08\x12\r\n\x05state\x18\x02 \x01(\t\"\xb2\x01\n\x03Job\x12\x10\n\x08query_id\x18\x01 \x01(\t\x12\x0b\n\x03sql\x18\x02 \x01(\t\x12\x0c\n\x04user\x18\x03 \x01(\t\x12\r\n\x05state\x18\x04 \x01(\t\x12\x0f\n\x07started\x18\x05 \x01(\x01\x12\x18\n\x10\x64uration_seconds\x18\x06 \x01(\x01\x12\x0c\n\x04rows\x18\x07 \x01(\x03\x12\x12\n\ntasks_done\x18\x08 \x01(\x03\x12\x13\n\x0btasks_total\x18\t \x01(\x03\x12\r\n\x05\x65rror\x18\n \x01(\t2\x83\x02\n\x04Jobs\x12W\n\x08ListJobs\x12$.gpu_exec.control.v1.ListJobsRequest\x1a%.gpu_exec.control.v1.ListJobsResponse\x12\x46\n\x06GetJob\x12\".gpu_exec.control.v1.GetJobRequest\x1a\x18.gpu_exec.control.v1.Job\x12Z\n\tCancelJob\x12%.gpu_exec.control.v1.CancelJobRequest\x1a&.gpu_exec.control.v1.CancelJobResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#scheduler/protocol/proto/jobs.proto\x12\x13gpu_exec.control.v1\"\'\n\x0fListJobsRequest\x12\x14\n\x0crunning_only\x18\x01 \x01(\x08\"M\n\x10ListJobsResponse\x12&\n\x04jobs\x18\x01 \x03(\x0b\x32\x18.gpu_exec.control.v1.Job\x12\x11\n\texecutors\x18\x02 \x01(\x05\"!\n\rGetJobRequest\x12\x10\n\x08query_id\x18\x01 \x01(\t\"$\n\x10\x43\x61ncelJobRequest\x12\x10\n\x08query_id\x18\x01 \x01(\t\"5\n\x11\x43\x61ncelJobResponse\x12\x11\n\tcancelled\x18\x01 \x01(\x08\x12\r\n\x05state\x18\x02 \x01(\t\"\xc3\x01\n\x03Job\x12\x10\n\x08query_id\x18\x01 \x01(\t\x12\x0b\n\x03sql\x18\x02 \x01(\t\x12\x0c\n\x04user\x18\x03 \x01(\t\x12\r\n\x05state\x18\x04 \x01(\t\x12\x0f\n\x07started\x18\x05 \x01(\x01\x12\x18\n\x10\x64uration_seconds\x18\x06 \x01(\x01\x12\x0c\n\x04rows\x18\x07 \x01(\x03\x12\x12\n\ntasks_done\x18\x08 \x01(\x03\x12\x13\n\x0btasks_total\x18\t \x01(\x03\x12\r\n\x05\x65rror\x18\n \x01(\t\x12\x0f\n\x07stopped\x18\x0b \x01(\x08\x32\x83\x02\n\x04Jobs\x12W\n\x08ListJobs\x12$.gpu_exec.control.v1.ListJobsRequest\x1a%.gpu_exec.control.v1.ListJobsResponse\x12\x46\n\x06GetJob\x12\".gpu_exec.control.v1.GetJobRequest\x1a\x18.gpu_exec.control.v1.Job\x12Z\n\tCancelJob\x12%.gpu_exec.control.v1.CancelJobRequest\x1a&.gpu_exec.control.v1.CancelJobResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,15 +34,15 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_LISTJOBSREQUEST']._serialized_start=60
   _globals['_LISTJOBSREQUEST']._serialized_end=99
   _globals['_LISTJOBSRESPONSE']._serialized_start=101
-  _globals['_LISTJOBSRESPONSE']._serialized_end=159
-  _globals['_GETJOBREQUEST']._serialized_start=161
-  _globals['_GETJOBREQUEST']._serialized_end=194
-  _globals['_CANCELJOBREQUEST']._serialized_start=196
-  _globals['_CANCELJOBREQUEST']._serialized_end=232
-  _globals['_CANCELJOBRESPONSE']._serialized_start=234
-  _globals['_CANCELJOBRESPONSE']._serialized_end=287
-  _globals['_JOB']._serialized_start=290
-  _globals['_JOB']._serialized_end=468
-  _globals['_JOBS']._serialized_start=471
-  _globals['_JOBS']._serialized_end=730
+  _globals['_LISTJOBSRESPONSE']._serialized_end=178
+  _globals['_GETJOBREQUEST']._serialized_start=180
+  _globals['_GETJOBREQUEST']._serialized_end=213
+  _globals['_CANCELJOBREQUEST']._serialized_start=215
+  _globals['_CANCELJOBREQUEST']._serialized_end=251
+  _globals['_CANCELJOBRESPONSE']._serialized_start=253
+  _globals['_CANCELJOBRESPONSE']._serialized_end=306
+  _globals['_JOB']._serialized_start=309
+  _globals['_JOB']._serialized_end=504
+  _globals['_JOBS']._serialized_start=507
+  _globals['_JOBS']._serialized_end=766
 # @@protoc_insertion_point(module_scope)

@@ -13,10 +13,12 @@ class ListJobsRequest(_message.Message):
     def __init__(self, running_only: _Optional[bool] = ...) -> None: ...
 
 class ListJobsResponse(_message.Message):
-    __slots__ = ("jobs",)
+    __slots__ = ("jobs", "executors")
     JOBS_FIELD_NUMBER: _ClassVar[int]
+    EXECUTORS_FIELD_NUMBER: _ClassVar[int]
     jobs: _containers.RepeatedCompositeFieldContainer[Job]
-    def __init__(self, jobs: _Optional[_Iterable[_Union[Job, _Mapping]]] = ...) -> None: ...
+    executors: int
+    def __init__(self, jobs: _Optional[_Iterable[_Union[Job, _Mapping]]] = ..., executors: _Optional[int] = ...) -> None: ...
 
 class GetJobRequest(_message.Message):
     __slots__ = ("query_id",)
@@ -39,7 +41,7 @@ class CancelJobResponse(_message.Message):
     def __init__(self, cancelled: _Optional[bool] = ..., state: _Optional[str] = ...) -> None: ...
 
 class Job(_message.Message):
-    __slots__ = ("query_id", "sql", "user", "state", "started", "duration_seconds", "rows", "tasks_done", "tasks_total", "error")
+    __slots__ = ("query_id", "sql", "user", "state", "started", "duration_seconds", "rows", "tasks_done", "tasks_total", "error", "stopped")
     QUERY_ID_FIELD_NUMBER: _ClassVar[int]
     SQL_FIELD_NUMBER: _ClassVar[int]
     USER_FIELD_NUMBER: _ClassVar[int]
@@ -50,6 +52,7 @@ class Job(_message.Message):
     TASKS_DONE_FIELD_NUMBER: _ClassVar[int]
     TASKS_TOTAL_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
+    STOPPED_FIELD_NUMBER: _ClassVar[int]
     query_id: str
     sql: str
     user: str
@@ -60,4 +63,5 @@ class Job(_message.Message):
     tasks_done: int
     tasks_total: int
     error: str
-    def __init__(self, query_id: _Optional[str] = ..., sql: _Optional[str] = ..., user: _Optional[str] = ..., state: _Optional[str] = ..., started: _Optional[float] = ..., duration_seconds: _Optional[float] = ..., rows: _Optional[int] = ..., tasks_done: _Optional[int] = ..., tasks_total: _Optional[int] = ..., error: _Optional[str] = ...) -> None: ...
+    stopped: bool
+    def __init__(self, query_id: _Optional[str] = ..., sql: _Optional[str] = ..., user: _Optional[str] = ..., state: _Optional[str] = ..., started: _Optional[float] = ..., duration_seconds: _Optional[float] = ..., rows: _Optional[int] = ..., tasks_done: _Optional[int] = ..., tasks_total: _Optional[int] = ..., error: _Optional[str] = ..., stopped: _Optional[bool] = ...) -> None: ...
