@@ -38,15 +38,15 @@ def _test_device() -> str:
     """GPU_EXEC_TEST_DEVICE: "cpu" (default), "gpu" (a real GPU), or "sim": the GPU tests on the
     pylibcudf simulator. For "sim", tests/gpu_sim goes first on sys.path and PYTHONPATH (so this
     process and its subprocesses — Dask workers, CLI runs — import the simulated pylibcudf, rmm,
-    cupy and dask_cuda) and tests/gpu_sim/bin first on PATH (its nvidia-smi lists GPU_EXEC_SIM_GPUS
-    simulated GPUs, 2 unless set, which is how gpu-exec finds GPUs without a driver); the tests
-    then run as on a GPU (device "gpu", and GPU_EXEC_TEST_DEVICE=gpu for code that reads the
-    variable). gpu_exec itself is not told."""
+    cupy, dask_cuda and distributed_ucxx, the ucx:// comm) and tests/gpu_sim/bin first on PATH
+    (its nvidia-smi lists GPU_EXEC_SIM_GPUS simulated GPUs, 2 unless set, which is how gpu-exec
+    finds GPUs without a driver); the tests then run as on a GPU (device "gpu", and
+    GPU_EXEC_TEST_DEVICE=gpu for code that reads the variable). gpu_exec itself is not told."""
     device = os.environ.get("GPU_EXEC_TEST_DEVICE", "cpu")
     if device != "sim":
         return device
     sim = REPO / "tests" / "gpu_sim"
-    for name in ("pylibcudf", "rmm", "cupy"):
+    for name in ("pylibcudf", "rmm", "cupy", "distributed_ucxx"):
         module = sys.modules.get(name)
         if module is not None and not str(getattr(module, "__file__", "")).startswith(str(sim)):
             raise RuntimeError(f"GPU_EXEC_TEST_DEVICE=sim: the real {name} was imported before tests/conftest.py")

@@ -11,6 +11,8 @@ When the pack path is used (``use_pack_path``): the reducer's backend is the cuD
 workers' addresses are on a UCX comm (``ucx://`` / ``ucxx://``), and the serving worker still
 holds the piece in its device tier. In every other case — a CPU executor at either end, a TCP
 comm, a piece spilled to host or disk, the client fetching a result — the piece goes as Arrow IPC.
+``wire_stats()`` counts, in this process, the packed tables serialized and deserialized by each
+family: the way to see that pieces did cross as device memory.
 
 pylibcudf and rmm are imported lazily: this module is imported by every worker (the fetch path
 checks for ``PackedTable``), GPU or not.
@@ -18,6 +20,7 @@ checks for ``PackedTable``), GPU or not.
 
 from __future__ import annotations
 
+import threading
 from typing import TYPE_CHECKING, Any
 
 from distributed.protocol.cuda import cuda_deserialize, cuda_serialize
@@ -29,7 +32,7 @@ if TYPE_CHECKING:
     from gpu_exec.cudf.columns import CudfTable
 
 __all__ = ["PackedTable", "PACK_PROTOCOLS", "device_nbytes", "is_cudf_table", "pack", "unpack",
-           "use_pack_path"]
+           "use_pack_path", "wire_stats"]
 
 PACK_PROTOCOLS = ("ucx://", "ucxx://")
 """Comm address schemes that move "cuda" frames device to device (distributed-ucxx)."""
@@ -115,18 +118,42 @@ def _read_schema(frame: Any) -> pa.Schema:
     return schema
 
 
+# Which way packed tables travel is decided by the comms (their serializer families), not by the
+# shuffle: these counters are how a test or an operator sees that the device path was taken.
+_stats_lock = threading.Lock()
+_stats = dict.fromkeys(("cuda_sent", "cuda_sent_bytes", "cuda_received", "cuda_received_bytes",
+                        "host_sent", "host_sent_bytes", "host_received", "host_received_bytes"), 0)
+
+
+def wire_stats() -> dict[str, int]:
+    """The packed tables this process serialized (sent) and deserialized (received), and their
+    bytes, by the Dask family that carried them: "cuda" (the device data as a device frame, a UCX
+    comm) or "host" (the "dask" family: copied through host memory)."""
+    with _stats_lock:
+        return dict(_stats)
+
+
+def _count(what: str, packed: PackedTable) -> PackedTable:
+    with _stats_lock:
+        _stats[what] += 1
+        _stats[f"{what}_bytes"] += packed.nbytes
+    return packed
+
+
 def _cuda_dumps(packed: PackedTable) -> tuple[dict[str, Any], list[Any]]:
+    _count("cuda_sent", packed)
     return {}, [packed.metadata, _schema_bytes(packed.schema), packed.gpu_data]
 
 
 def _cuda_loads(header: dict[str, Any], frames: list[Any]) -> PackedTable:
     metadata, schema, gpu_data = frames
-    return PackedTable(memoryview(metadata), gpu_data, _read_schema(schema))
+    return _count("cuda_received", PackedTable(memoryview(metadata), gpu_data, _read_schema(schema)))
 
 
 def _host_dumps(packed: PackedTable) -> tuple[dict[str, Any], list[Any]]:
     import rmm
 
+    _count("host_sent", packed)
     gpu = packed.gpu_data
     host = rmm.DeviceBuffer(ptr=int(gpu.ptr), size=int(gpu.nbytes)).copy_to_host()
     return {}, [packed.metadata, _schema_bytes(packed.schema), host.data]
@@ -135,7 +162,7 @@ def _host_dumps(packed: PackedTable) -> tuple[dict[str, Any], list[Any]]:
 def _host_loads(header: dict[str, Any], frames: list[Any]) -> PackedTable:
     metadata, schema, host = frames
     # Stays on the host until ``unpack`` uploads it: deserializing must not need a GPU.
-    return PackedTable(memoryview(metadata), memoryview(host), _read_schema(schema))
+    return _count("host_received", PackedTable(memoryview(metadata), memoryview(host), _read_schema(schema)))
 
 
 # Registered at import: a receiving worker imports this module when it unpickles the type named in
