@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator, Literal, Sequence
 import pyarrow as pa
 
 from gpu_exec.engine.context import ExecutionContext
+from gpu_exec.engine.spill import SpillDirectory
 from gpu_exec.cudf.capabilities import CudfCapabilities
 from gpu_exec.api.result_conversions import ResultConversions
 from planner.errors import GpuExecError, SQLError
@@ -342,6 +343,7 @@ class DataFrame(ResultConversions):
             cancel_event=self._cancel,
             memory=session.memory_pool.child("query"),
             batch_rows=config.batch_rows,
+            spill=SpillDirectory(config.spill_dir),
         )
 
     def _finished(self, ctx: ExecutionContext) -> None:

@@ -45,6 +45,7 @@ def connect(
     warehouse: str | os.PathLike[str] | None = None,
     memory_limit: int | str | None = None,
     batch_rows: int | None = None,
+    spill_dir: str | os.PathLike[str] | None = None,
 ) -> Session:
     """Start a gpu-exec session: in this process (the default), or on a Dask cluster.
 
@@ -92,6 +93,10 @@ def connect(
     batch_rows
         The most rows per batch a scan reads (default: the kernels' own, 131,072 on the CPU and
         4,194,304 on the GPU).
+    spill_dir
+        Where joins, sorts and aggregates over their share of ``memory_limit`` write what they
+        hold (a directory per query, removed when the query ends; default: the system's
+        temporary directory).
 
     Each argument left as None takes its ``GPU_EXEC__<NAME>`` environment variable, then the default.
     """
@@ -99,7 +104,8 @@ def connect(
         Config.build(device=device, partitions=partitions, fallback=fallback, broadcast_rows=broadcast_rows,
                      workers=workers, cluster=cluster, worker_threads=worker_threads, progress=progress,
                      shuffle_memory_limit=shuffle_memory_limit, fetch_timeout=fetch_timeout,
-                     warehouse=warehouse, memory_limit=memory_limit, batch_rows=batch_rows)
+                     warehouse=warehouse, memory_limit=memory_limit, batch_rows=batch_rows,
+                     spill_dir=None if spill_dir is None else os.fspath(spill_dir))
     )
 
 

@@ -42,7 +42,9 @@ class Config:
     memory less a reserve (see ``default_memory_limit``), resolved when the configuration is built.
     On a cluster each executor has its own (``gpu-exec executor --memory-limit``).
     ``batch_rows``: the most rows per batch a scan yields (0: the kernels' default, e.g.
-    131,072 on the CPU and 4,194,304 on the GPU).
+    131,072 on the CPU and 4,194,304 on the GPU). ``spill_dir``: where operators over their
+    share of ``memory_limit`` write what they hold (a directory per query, removed when it ends;
+    default: the system's temporary directory).
 
     ``warehouse``: the directory where ``CREATE TABLE ... AS SELECT`` writes its tables
     (``<warehouse>/<name>/``), made absolute when the configuration is built; on a cluster, the
@@ -64,6 +66,7 @@ class Config:
     warehouse: str = "gpu-exec-warehouse"
     memory_limit: int | str = 0
     batch_rows: int = 0
+    spill_dir: str = ""
 
     @classmethod
     def build(cls, **overrides: Any) -> Config:

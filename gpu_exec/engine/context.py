@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, TypeVar
 import pyarrow as pa
 
 from gpu_exec.engine.memory import MemoryPool
+from gpu_exec.engine.spill import SpillDirectory
 from planner.errors import QueryCancelled
 
 if TYPE_CHECKING:
@@ -69,7 +70,8 @@ class ExecutionContext:
     from another thread (``DataFrame.cancel()``), stops the query at the next batch with
     QueryCancelled. ``memory`` is the query's memory pool (breakers account what they hold
     there; see gpu_exec.engine.memory); ``batch_rows`` the most rows per scanned batch (0: the
-    kernels' ``default_batch_rows``).
+    kernels' ``default_batch_rows``); ``spill`` the directory its breakers spill to (removed
+    at ``close``).
     """
 
     kernels: Kernels
@@ -84,6 +86,7 @@ class ExecutionContext:
     metrics: dict[str, OperatorMetrics] = field(default_factory=lambda: defaultdict(OperatorMetrics))
     memory: MemoryPool = field(default_factory=lambda: MemoryPool(name="query"))
     batch_rows: int = 0
+    spill: SpillDirectory = field(default_factory=SpillDirectory)
     cancel_event: threading.Event | None = field(default=None, repr=False)
     _shared: _Shared = field(default_factory=_Shared, repr=False)
 
@@ -192,6 +195,7 @@ class ExecutionContext:
         if pool is not None:
             pool.shutdown(wait=wait, cancel_futures=True)
         self.memory.close()
+        self.spill.cleanup()
 
     # ---- metrics ----------------------------------------------------------------------------
     def record(self, operator: str, *, seconds: float = 0.0, rows: int = 0, batches: int = 0,

@@ -135,6 +135,8 @@ class ShuffleService(WorkerPlugin):
             dask_limit = getattr(getattr(worker, "memory_manager", None), "memory_limit", None)
             limit = int(dask_limit) if dask_limit else default_memory_limit()
         self.memory_pool = MemoryPool(limit, name=f"executor {worker.address}")
+        # Operators' spill files go beside the shuffle's, in the worker's local directory.
+        self.spill_base = str(Path(worker.local_directory))
         self.store = ShuffleStore(Path(worker.local_directory) / "gpu-exec-shuffle", self.memory_limit,
                                   self.device_memory_limit)
         worker.handlers[FETCH_HANDLER] = self._handle_fetch

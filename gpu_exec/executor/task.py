@@ -20,6 +20,7 @@ from gpu_exec.engine.context import ExecutionContext
 from gpu_exec.engine.driver import run_fragment
 from gpu_exec.engine.operators import scan as scan_operator
 from gpu_exec.engine.operators.exchange import hash_pieces
+from gpu_exec.engine.spill import SpillDirectory
 from gpu_exec.engine.streams import Batches
 from planner.errors import ExecutionError
 from planner.ir import Exchange, ExchangeKind, walk_plan
@@ -164,6 +165,7 @@ def _context(spec: TaskSpec, service: ShuffleService) -> ExecutionContext:
         cancel_event=service.task_started(spec.job_id),
         # The task's operators hold memory under the executor's limit; the task's own peak is its.
         memory=service.memory_pool.child(spec.name), batch_rows=spec.batch_rows,
+        spill=SpillDirectory(service.spill_base),
     )
 
 
