@@ -13,8 +13,9 @@ output is, and its rows and bytes per piece. Shuffle data never travels with Das
 from __future__ import annotations
 
 import time
+from collections import Counter
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Iterator
 
 from gpu_exec.engine.context import ExecutionContext
 from gpu_exec.engine.driver import run_fragment
@@ -82,8 +83,9 @@ class TaskReport:
     attempt: int
     output: MapOutput
     seconds: float
-    # (operator, seconds, rows, calls, batches, peak bytes, spilled bytes)
-    metrics: tuple[tuple[str, float, int, int, int, int, int], ...]
+    # (operator, seconds, rows, calls, batches, peak bytes, spilled bytes, row groups, row groups
+    # pruned, bytes scanned)
+    metrics: tuple[tuple[str, float, int, int, int, int, int, int, int, int], ...]
     peak_bytes: int = 0  # the most this task's operators held at once (its memory pool's peak)
 
 
@@ -98,12 +100,29 @@ def _read_split(leaf: ScanSplit, ctx: ExecutionContext) -> Partition:
     return scan_operator.scan_split(leaf.scan, leaf.split, ctx)
 
 
+class _Rescan:
+    """A scan split that each consumer reads anew: iterating it starts another read."""
+
+    def __init__(self, leaf: ScanSplit, ctx: ExecutionContext) -> None:
+        self._leaf, self._ctx = leaf, ctx
+
+    def __iter__(self) -> Iterator[Table]:
+        return iter(_read_split(self._leaf, self._ctx))
+
+
 def _read_leaves(spec: TaskSpec, body: PlanNode, ctx: ExecutionContext,
                  service: ShuffleService) -> dict[PlanNode, list[Partition]]:
     """The partition of every leaf that is not an operator, on the device its placement chose:
     scan splits as streams (read as the fragment pulls them, the same row groups the in-process
-    scan puts in its partition ``split``), exchange reads as the pieces fetched now."""
+    scan puts in its partition ``split``), exchange reads as the pieces fetched now.
+
+    A fragment can hold the same leaf more than once (a self-join: both sides scan the same
+    split, or read the one stage the planner made of two equal exchanges), and the driver gives
+    every occurrence the leaf's one entry here: such a leaf is one each consumer reads whole (a
+    scan read again, exchange pieces kept until the last reader is done), not a stream the first
+    consumer drains."""
     placement = place(body, ctx.gpu_capabilities)
+    uses = Counter(node for node in walk_plan(body) if isinstance(node, (ScanSplit, ExchangeRead)))
     outputs = dict(spec.inputs)
     provided: dict[PlanNode, list[Partition]] = {}
     reads: dict[ExchangeRead, list[PieceKey]] = {}
@@ -112,7 +131,7 @@ def _read_leaves(spec: TaskSpec, body: PlanNode, ctx: ExecutionContext,
     for node in walk_plan(body):
         if isinstance(node, ScanSplit) and node not in provided:
             leaf_ctx = ctx.on_device(placement[node].device)
-            provided[node] = [_read_split(node, leaf_ctx)]
+            provided[node] = [_Rescan(node, leaf_ctx) if uses[node] > 1 else _read_split(node, leaf_ctx)]
         elif isinstance(node, ExchangeRead) and node not in reads:
             piece = node.partition or 0
             by_worker = requests.setdefault(placement[node].device, {})
@@ -133,7 +152,7 @@ def _read_leaves(spec: TaskSpec, body: PlanNode, ctx: ExecutionContext,
                 reservation = ctx.memory.reservation("ExchangeRead", detail=f"stage {node.stage_id}")
                 sizes = [k.nbytes(t) for t in tables]
                 reservation.grow(sum(sizes))
-                provided[node] = [Batches(tables, k, reservation, sizes)]
+                provided[node] = [Batches(tables, k, reservation, sizes, shared=uses[node] > 1)]
     return provided
 
 
@@ -212,7 +231,8 @@ def run_task(spec: TaskSpec) -> TaskReport:
     assert service.worker is not None
     ctx.memory_metrics()
     output = MapOutput(service.worker.address, spec.attempt, tuple(rows), tuple(nbytes))
-    metrics = tuple((name, m.seconds, m.rows, m.calls, m.batches, m.peak_bytes, m.spilled_bytes)
+    metrics = tuple((name, m.seconds, m.rows, m.calls, m.batches, m.peak_bytes, m.spilled_bytes,
+                     m.row_groups, m.row_groups_pruned, m.bytes_scanned)
                     for name, m in ctx.metrics.items())
     return TaskReport(spec.job_id, spec.stage_id, spec.partition, spec.attempt, output,
                       time.perf_counter() - start, metrics, ctx.memory.peak)

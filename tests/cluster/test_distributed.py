@@ -44,6 +44,23 @@ def test_tpch_sf01_matches_datafusion(
     assert_matches_datafusion(query_sql(number), tpch_data, session=cluster_session)
 
 
+# A table joined with itself: both sides of a task read the same leaf (the same scan split, or the
+# one stage the planner makes of two equal exchanges), and each must get every row of it.
+SELF_JOINS = [
+    "select count(*) as n from orders a join orders b on a.o_custkey = b.o_custkey",
+    "select a.n_name, b.n_name from nation a join nation b on a.n_regionkey = b.n_regionkey",
+    "select count(*) as n from supplier a join supplier b on a.s_nationkey = b.s_nationkey "
+    "where a.s_suppkey < b.s_suppkey",
+]
+
+
+@pytest.mark.parametrize("sql", SELF_JOINS)
+def test_self_joins_read_the_shared_leaf_once_per_side(
+    sql: str, cluster_session: Any, tpch_data: dict[str, str], assert_matches_datafusion: Callable[..., Any],
+) -> None:
+    assert_matches_datafusion(sql, tpch_data, session=cluster_session)
+
+
 def test_session_runs_on_the_cluster(cluster_session: Any) -> None:
     client = cluster_session.dask_client
     assert client is not None
