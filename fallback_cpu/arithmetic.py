@@ -50,7 +50,40 @@ def binary(
         # SQL equality (NaN = NaN in DataFusion); one side NULL → not the same.
         same = pc.fill_null(binary(BinaryOperator.EQ, a, b, pa.bool_(), num_rows), both_null)
         return (pc.invert(same) if op is BinaryOperator.IS_DISTINCT_FROM else same).cast(out_type)
+    if op.is_bitwise:
+        return _bitwise(op, left, right, out_type, num_rows)
     return _arithmetic(op, left, right, out_type, num_rows)
+
+
+_BIT_OPS = {
+    BinaryOperator.BITWISE_AND: pc.bit_wise_and,
+    BinaryOperator.BITWISE_OR: pc.bit_wise_or,
+    BinaryOperator.BITWISE_XOR: pc.bit_wise_xor,
+}
+
+
+def _bitwise(op: BinaryOperator, left: Operand, right: Operand, t: pa.DataType, num_rows: int) -> pa.Array:
+    if not pa.types.is_integer(t):
+        raise ExecutionError(f"bit operator {op.value} → {t} is not supported")
+    a, b = _column_of(left, num_rows), _column_of(right, num_rows)
+    if pa.types.is_null(a.type) or pa.types.is_null(b.type):
+        return pa.nulls(num_rows, t)
+    a, b = a.cast(t, safe=False), b.cast(t, safe=False)
+    if op in _BIT_OPS:
+        return _BIT_OPS[op](a, b)
+    # DataFusion shifts with Rust's wrapping_shl/shr: the count modulo the bit width (so -1 is
+    # width - 1). Arrow's shift kernels return a signed value unchanged when the count reaches its
+    # sign bit, so shift in numpy: left on the unsigned view (bits fall off, the sign bit may
+    # turn on), right on the value itself (arithmetic for signed types, as Rust's >>).
+    valid = _valid_mask(a) & _valid_mask(b)
+    x = _numpy_values(a)
+    count = (_numpy_values(b) & (t.bit_width - 1)).astype(x.dtype)
+    if op is BinaryOperator.SHIFT_LEFT:
+        unsigned = np.dtype(f"u{x.dtype.itemsize}")
+        shifted = np.left_shift(x.view(unsigned), count.view(unsigned)).view(x.dtype)
+    else:
+        shifted = np.right_shift(x, count)
+    return _from_numpy(shifted, valid, t)
 
 
 def _arithmetic(

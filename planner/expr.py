@@ -151,6 +151,13 @@ class BinaryOperator(enum.Enum):
     IS_DISTINCT_FROM = "IS DISTINCT FROM"
     IS_NOT_DISTINCT_FROM = "IS NOT DISTINCT FROM"
     STRING_CONCAT = "||"  # any NULL operand gives NULL
+    # Integer bit operators (both operands in the result type). A shift count is taken modulo
+    # the type's bit width, as DataFusion's wrapping shifts do; >> is arithmetic on signed types.
+    BITWISE_AND = "&"
+    BITWISE_OR = "|"
+    BITWISE_XOR = "BIT_XOR"  # SQL's ^; DataFusion names the operator BIT_XOR
+    SHIFT_LEFT = "<<"
+    SHIFT_RIGHT = ">>"
 
     @property
     def is_comparison(self) -> bool:
@@ -159,6 +166,10 @@ class BinaryOperator(enum.Enum):
     @property
     def is_arithmetic(self) -> bool:
         return self in _ARITHMETIC
+
+    @property
+    def is_bitwise(self) -> bool:
+        return self in _BITWISE
 
 
 _COMPARISONS = frozenset(
@@ -171,6 +182,15 @@ _COMPARISONS = frozenset(
         BinaryOperator.GT_EQ,
         BinaryOperator.IS_DISTINCT_FROM,
         BinaryOperator.IS_NOT_DISTINCT_FROM,
+    }
+)
+_BITWISE = frozenset(
+    {
+        BinaryOperator.BITWISE_AND,
+        BinaryOperator.BITWISE_OR,
+        BinaryOperator.BITWISE_XOR,
+        BinaryOperator.SHIFT_LEFT,
+        BinaryOperator.SHIFT_RIGHT,
     }
 )
 _ARITHMETIC = frozenset(

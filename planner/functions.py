@@ -35,6 +35,10 @@ class ScalarFunctionSpec:
         What it computes, with DataFusion's rules where SQL dialects differ.
     units
         For date_part / date_trunc: the units accepted (a constant first argument).
+    can_fail
+        Whether some argument values make DataFusion raise (abs of the smallest integer, a
+        negative substr length): such calls inside CASE branches and AND/OR right-hand sides are
+        evaluated only on the rows that reach them (gpu_exec.engine.expressions).
     """
 
     name: str
@@ -44,6 +48,7 @@ class ScalarFunctionSpec:
     semantics: str
     aliases: tuple[str, ...] = ()
     units: frozenset[str] | None = None
+    can_fail: bool = False
 
 
 DATE_PART_UNITS = frozenset({"year", "quarter", "month", "week", "day", "doy", "dow", "hour", "minute", "second"})
@@ -58,7 +63,7 @@ DATE_PART_ALIASES: dict[str, str] = {
 _TABLE = (
     # strings
     ScalarFunctionSpec("substr", 2, 3, "Utf8", "substr(s, start[, length]): 1-based, in characters; "
-                       "a start <= 0 eats into the length", aliases=("substring",)),
+                       "a start <= 0 eats into the length", aliases=("substring",), can_fail=True),
     ScalarFunctionSpec("upper", 1, 1, "Utf8", "upper(s), Unicode-aware ('ß' → 'SS')"),
     ScalarFunctionSpec("lower", 1, 1, "Utf8", "lower(s), Unicode-aware"),
     ScalarFunctionSpec("character_length", 1, 1, "Int32", "number of characters",
@@ -75,11 +80,11 @@ _TABLE = (
                        aliases=("instr",)),
     ScalarFunctionSpec("replace", 3, 3, "Utf8", "replace(s, from, to): every occurrence, literal"),
     # numbers
-    ScalarFunctionSpec("abs", 1, 1, "the argument's type", "abs(x)"),
+    ScalarFunctionSpec("abs", 1, 1, "the argument's type", "abs(x)", can_fail=True),
     ScalarFunctionSpec("round", 1, 2, "the argument's type (Float64 for integers)",
-                       "round(x[, digits]): half away from zero"),
-    ScalarFunctionSpec("floor", 1, 1, "the argument's type (Float64 for integers)", "floor(x)"),
-    ScalarFunctionSpec("ceil", 1, 1, "the argument's type (Float64 for integers)", "ceil(x)"),
+                       "round(x[, digits]): half away from zero", can_fail=True),
+    ScalarFunctionSpec("floor", 1, 1, "the argument's type (Float64 for integers)", "floor(x)", can_fail=True),
+    ScalarFunctionSpec("ceil", 1, 1, "the argument's type (Float64 for integers)", "ceil(x)", can_fail=True),
     # conditionals
     ScalarFunctionSpec("coalesce", 1, None, "the arguments' common type", "the first non-NULL argument"),
     ScalarFunctionSpec("nullif", 2, 2, "the first argument's type", "nullif(a, b): NULL when a = b, else a"),
@@ -88,7 +93,7 @@ _TABLE = (
                        "is a constant", aliases=("datepart",), units=DATE_PART_UNITS),
     ScalarFunctionSpec("date_trunc", 2, 2, "the argument's type", "date_trunc(unit, d): the start of its "
                        "year/quarter/month/ISO week/day; the unit is a constant", aliases=("datetrunc",),
-                       units=DATE_TRUNC_UNITS),
+                       units=DATE_TRUNC_UNITS, can_fail=True),
 )
 
 SCALAR_FUNCTIONS: dict[str, ScalarFunctionSpec] = {spec.name: spec for spec in _TABLE}

@@ -86,7 +86,35 @@ def binary(
         return _all_null(out_type, n)
     if op in _COMPARE_OPS:
         return CudfColumn(_comparison(op, left, right, n), out_type)
+    if op.is_bitwise:
+        return CudfColumn(_sized(_bitwise(op, left, right, out_type), n), out_type)
     return _arithmetic(op, left, right, out_type, n)
+
+
+_BITWISE_OPS = {
+    BinaryOperator.BITWISE_AND: "BITWISE_AND",
+    BinaryOperator.BITWISE_OR: "BITWISE_OR",
+    BinaryOperator.BITWISE_XOR: "BITWISE_XOR",
+    BinaryOperator.SHIFT_LEFT: "SHIFT_LEFT",
+    BinaryOperator.SHIFT_RIGHT: "SHIFT_RIGHT",  # arithmetic on signed types, as DataFusion's >>
+}
+
+
+def _bitwise(op: BinaryOperator, left: Operand, right: Operand, t: pa.DataType) -> plc.Column:
+    if not pa.types.is_integer(t):
+        raise ExecutionError(f"bit operator {op.value} → {t} is not supported")
+    a, b = _integer_operand(left, t), _integer_operand(right, t)
+    dtype = _device_type(t)
+    if op in (BinaryOperator.SHIFT_LEFT, BinaryOperator.SHIFT_RIGHT):
+        # DataFusion's shifts wrap the count modulo the bit width (-1 shifts by width - 1); a C++
+        # shift by a count outside [0, width) is undefined, so reduce the count first.
+        mask = t.bit_width - 1
+        if isinstance(b, plc.Scalar):
+            count = b.to_py() if b.is_valid() else None
+            b = _scalar(int(count) & mask, dtype) if isinstance(count, int) else b
+        else:
+            b = _binop(b, _scalar(mask, dtype), _libcudf_op("BITWISE_AND"), dtype)
+    return _binop(a, b, _libcudf_op(_BITWISE_OPS[op]), dtype)
 
 
 def unary(op: UnaryOperator, operand: CudfColumn, out_type: pa.DataType) -> CudfColumn:

@@ -17,7 +17,13 @@ How the facts DataFusion's Python API does not expose are obtained (datafusion 5
 - Fields with no Python accessor are read from DataFusion's own protobuf encoding of the expression
   (``Expr.to_bytes``): the plan of an uncorrelated scalar subquery (``Subquery.input()`` returns
   nothing), an aggregate's ``FILTER (WHERE ...)``, a window aggregate's DISTINCT/FILTER, and whether
-  a LIKE is an ILIKE. The join's ``null_aware`` flag is read from the node's one-line display.
+  a LIKE is an ILIKE, and the grouping sets of GROUPING SETS / CUBE / ROLLUP. The join's
+  ``null_aware`` flag is read from the node's one-line display.
+- A scalar subquery whose encoded plan DataFusion cannot decode (an always-false filter became a
+  schema-less EmptyRelation) is found again in the unoptimized plan, optimized on its own, and
+  taken only when its encoding equals the failing one byte for byte.
+- GROUPING SETS / CUBE / ROLLUP become a UNION ALL of one plain Aggregate per grouping set, the
+  absent keys NULL and ``__grouping_id`` a constant per branch (plans._grouping_sets).
 
 Strings are ``pa.string()`` everywhere in the IR (Utf8View and LargeUtf8 are normalized).
 
@@ -89,6 +95,7 @@ def translate(
     """
     translator = _Translator(ctx, catalog)
     translator.subquery_kind = _subquery_kind(unoptimized)
+    translator.unoptimized = unoptimized
     try:
         root = translator.plan(plan)
     except GpuExecError as exc:

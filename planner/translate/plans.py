@@ -15,6 +15,7 @@ from planner.catalog import normalize_schema
 from planner.errors import SQLError
 from planner.translate.calls import _aggregate_call, _window_call
 from planner.translate.literals import _literal
+from planner.translate.protobuf import _proto_fields
 from planner.translate.subqueries import (
     _anti_join_null_aware,
     _mark_join_null_aware,
@@ -153,10 +154,7 @@ def _(v: dfx.Aggregate, plan: LogicalPlan, t: _Translator) -> _Rel:
     scope = t.scope(child)
     group_exprs = [_wrap(g) for g in v.group_by_exprs()]
     if any(g.variant_name() == "GroupingSet" for g in group_exprs):
-        t.unsupported("GROUPING SETS, ROLLUP and CUBE are not supported; use a UNION ALL of GROUP BYs")
-        for a in v.aggregate_exprs():  # keep collecting reasons
-            _aggregate_call(t, _wrap(a), scope, pa.field("", pa.null()))
-        return t.stand_in(plan, v)
+        return _grouping_sets(t, v, plan, child, group_exprs)
     group_by = t.exprs(group_exprs, scope)
     df_schema = t.df_schema(plan)
     calls = tuple(
@@ -165,6 +163,79 @@ def _(v: dfx.Aggregate, plan: LogicalPlan, t: _Translator) -> _Rel:
     )
     schema = normalize_schema(df_schema)
     return _Rel(ir.Aggregate(child.node, group_by, calls, schema), plan, _field_names(v), df_schema)
+
+
+# LogicalExprNode members holding grouping sets (datafusion-proto 55): GroupingSetNode {repeated
+# LogicalExprList expr = 1} with LogicalExprList {repeated LogicalExprNode expr = 1}; CubeNode and
+# RollupNode {repeated LogicalExprNode expr = 1}. The Python GroupingSet accessors return nothing.
+_PB_GROUPING_SET, _PB_CUBE, _PB_ROLLUP = 22, 23, 24
+
+
+def _grouping_set_lists(t: _Translator, e: DFExpr) -> list[list[bytes]] | None:
+    """The grouping sets of ``e`` (GROUPING SETS, CUBE or ROLLUP), each a list of encoded key
+    expressions, in DataFusion's order; None when the encoding is not one of those."""
+    encoded = t.proto(e)
+    fields = _proto_fields(encoded)
+    if len(fields) != 1 or not isinstance(fields[0][1], bytes):
+        return None
+    tag, body = fields[0]
+    assert isinstance(body, bytes)
+    items = [value for number, value in _proto_fields(body) if number == 1 and isinstance(value, bytes)]
+    if tag == _PB_GROUPING_SET:
+        return [[x for n, x in _proto_fields(item) if n == 1 and isinstance(x, bytes)] for item in items]
+    if tag == _PB_ROLLUP:  # (a, b, c), (a, b), (a), ()
+        return [items[:i] for i in range(len(items), -1, -1)]
+    if tag == _PB_CUBE:  # every subset
+        return [[x for j, x in enumerate(items) if mask >> j & 1] for mask in range(2 ** len(items) - 1, -1, -1)]
+    return None
+
+
+def _grouping_sets(t: _Translator, v: dfx.Aggregate, plan: LogicalPlan, child: _Rel,
+                   group_exprs: list[DFExpr]) -> _Rel:
+    """GROUPING SETS / CUBE / ROLLUP as a UNION ALL of one plain aggregate per grouping set.
+
+    DataFusion's Aggregate outputs every distinct key, then ``__grouping_id``, then the
+    aggregates; a key absent from a row's grouping set is NULL there, and bit ``n - 1 - i`` of
+    the grouping id (n keys) is set when key i is absent; GROUPING() above reads those bits with
+    & and >>. Each branch aggregates over its own keys and projects the rest as typed NULLs and
+    the grouping id as a constant: nothing but ordinary operators, so it distributes like any
+    GROUP BY (each branch reads the input again)."""
+    scope = t.scope(child)
+    df_schema = t.df_schema(plan)
+    sets = _grouping_set_lists(t, group_exprs[0]) if len(group_exprs) == 1 else None
+    if sets is None:
+        t.unsupported(f"grouping sets DataFusion encodes in an unexpected way: {plan.display()}")
+        return t.stand_in(plan, v)
+    keys: list[bytes] = []  # the distinct keys, in order of first appearance (DataFusion's order)
+    for members in sets:
+        keys.extend(k for k in members if k not in keys)
+    n = len(keys)
+    names = _field_names(v)
+    key_exprs = [DFExpr.from_bytes(k, t.ctx) for k in keys]
+    if n >= len(names) or names[n] != "__grouping_id":
+        raise SQLError(f"internal planning error: unexpected grouping sets aggregate schema {names}")
+    group_by = t.exprs(key_exprs, scope)
+    calls = tuple(
+        _aggregate_call(t, _wrap(a), scope, df_schema.field(n + 1 + i)) for i, a in enumerate(v.aggregate_exprs())
+    )
+    schema = normalize_schema(df_schema)
+    id_type = schema.field(n).type
+    branches: list[ir.PlanNode] = []
+    for members in sets:
+        present = [i for i, k in enumerate(keys) if k in members]
+        grouping_id = sum(1 << (n - 1 - i) for i in range(n) if i not in present)
+        fields = [schema.field(i) for i in present] + [schema.field(n + 1 + j) for j in range(len(calls))]
+        agg = ir.Aggregate(child.node, tuple(group_by[i] for i in present), calls, pa.schema(fields))
+        exprs: list[ex.Expr] = []
+        for i in range(n):
+            f = schema.field(i)
+            exprs.append(ex.ColumnRef(present.index(i), f.name, f.type) if i in present else ex.Literal(None, f.type))
+        exprs.append(ex.Literal(grouping_id, id_type))
+        exprs += [ex.ColumnRef(len(present) + j, fields[len(present) + j].name, fields[len(present) + j].type)
+                  for j in range(len(calls))]
+        branches.append(ir.Projection(agg, tuple(exprs), schema))
+    node = branches[0] if len(branches) == 1 else ir.Union(tuple(branches), schema)
+    return _Rel(node, plan, names, df_schema)
 
 
 @_translate_plan.register(dfx.Distinct)

@@ -76,3 +76,53 @@ def _proto_unalias(buf: bytes) -> bytes:
             break
         buf = inner
     return buf
+
+
+def _encode_varint(value: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte = value & 0x7F
+        value >>= 7
+        if value:
+            out.append(byte | 0x80)
+        else:
+            out.append(byte)
+            return bytes(out)
+
+
+def _proto_replace(buf: bytes, old: bytes, new: bytes) -> bytes:
+    """``buf`` with every embedded message equal to ``old`` replaced by ``new``.
+
+    Only length-delimited fields whose bytes contain ``old`` are descended into (and re-encoded
+    with their new lengths); every other field is copied byte for byte, so a replacement always
+    falls on a whole field, never across field boundaries."""
+    if buf == old:
+        return new
+    if old not in buf:
+        return buf
+    out = bytearray()
+    i, n = 0, len(buf)
+    while i < n:
+        start = i
+        key, i = _varint(buf, i)
+        wire = key & 7
+        if wire == 0:
+            _, i = _varint(buf, i)
+            out += buf[start:i]
+        elif wire == 2:
+            length, j = _varint(buf, i)
+            value = buf[j : j + length]
+            i = j + length
+            if old in value:
+                value = _proto_replace(value, old, new)
+                out += _encode_varint(key) + _encode_varint(len(value)) + value
+            else:
+                out += buf[start:i]
+        elif wire in (1, 5):
+            i += 8 if wire == 1 else 4
+            out += buf[start:i]
+        else:
+            raise SQLError(f"internal planning error: unexpected protobuf wire type {wire}")
+    if i != n:
+        raise SQLError("internal planning error: a truncated protobuf message")
+    return bytes(out)

@@ -14,6 +14,7 @@ from planner.translate.protobuf import (
     _PB_SUBQUERY_OUTER_REFS,
     _PB_SUBQUERY_PLAN,
     _proto_field,
+    _proto_replace,
 )
 from planner.translate.translator import _wrap
 
@@ -119,7 +120,94 @@ def _scalar_subquery_plan(t: _Translator, e: DFExpr) -> LogicalPlan | None:
     plan_bytes = _proto_field(subquery, _PB_SUBQUERY_PLAN)
     if not isinstance(plan_bytes, bytes):
         raise SQLError("internal planning error: a scalar subquery has no plan")
+    if plan_bytes in t.subquery_stand_ins:
+        return t.subquery_stand_ins[plan_bytes]
     try:
         return LogicalPlan.from_bytes(t.ctx, plan_bytes)
     except Exception as exc:  # noqa: BLE001
-        raise SQLError(f"internal planning error: cannot decode a scalar subquery's plan: {exc}") from exc
+        found = _reoptimized_subquery(t, plan_bytes)
+        if found is None:
+            raise SQLError(f"internal planning error: cannot decode a scalar subquery's plan: {exc}") from exc
+        return found
+
+
+def _reoptimized_subquery(t: _Translator, plan_bytes: bytes) -> LogicalPlan | None:
+    """The optimized plan that encodes to ``plan_bytes``, rebuilt from the unoptimized query.
+
+    DataFusion's optimizer can leave a subquery plan that its own decoder rejects: a filter it
+    proves always false becomes an EmptyRelation, whose encoding carries no schema, so the nodes
+    above it no longer resolve their columns. The unoptimized query still holds the subquery with
+    its real input: each of its scalar subqueries is decoded, optimized on its own, and the one
+    whose encoding is byte for byte the failing one is that subquery's plan (equal bytes mean
+    the same plan, so a mismatch is never taken).
+
+    When the undecodable part is a subquery nested inside the failing one (whose own optimized
+    form then differs from any re-optimized candidate), each embedded candidate is swapped for
+    its unoptimized encoding, which decodes and means the same; when the outer plan is then
+    translated, that nested subquery resolves to the optimized candidate again
+    (``subquery_stand_ins``).
+    """
+    if t.reoptimized_subqueries is None:
+        t.reoptimized_subqueries = {}
+        if t.unoptimized is not None:
+            _collect_reoptimized(t, t.unoptimized, t.reoptimized_subqueries)
+    found = t.reoptimized_subqueries.get(plan_bytes)
+    if found is not None:
+        return found[1]
+    patched = plan_bytes
+    for optimized, (unoptimized, plan) in t.reoptimized_subqueries.items():
+        if optimized in patched:
+            patched = _proto_replace(patched, optimized, unoptimized)
+            t.subquery_stand_ins[unoptimized] = plan
+    if patched == plan_bytes:
+        return None
+    try:
+        return LogicalPlan.from_bytes(t.ctx, patched)
+    except Exception:  # noqa: BLE001 — still not decodable: the caller reports the first error
+        return None
+
+
+def _collect_reoptimized(t: _Translator, root: LogicalPlan, out: dict[bytes, tuple[bytes, LogicalPlan]]) -> None:
+    from planner.translate.statements import _plan_expressions
+
+    pending = [root]
+    while pending:
+        node = pending.pop()
+        pending.extend(node.inputs())
+        for e in _plan_expressions(node.to_variant()):
+            for sub in _scalar_subqueries_in(_wrap(e)):
+                try:
+                    node_bytes = _proto_field(sub.to_bytes(t.ctx), _PB_EXPR_SCALAR_SUBQUERY)
+                    encoded = _proto_field(node_bytes, _PB_SCALAR_SUBQUERY_NODE) if isinstance(node_bytes, bytes) else None
+                    raw = _proto_field(encoded, _PB_SUBQUERY_PLAN) if isinstance(encoded, bytes) else None
+                    if not isinstance(raw, bytes):
+                        continue
+                    plan = LogicalPlan.from_bytes(t.ctx, raw)
+                    optimized = t.ctx.create_dataframe_from_logical_plan(plan).optimized_logical_plan()
+                    out.setdefault(optimized.to_bytes(), (raw, optimized))
+                except Exception:  # noqa: BLE001 — a correlated or undecodable one: not a candidate
+                    continue
+                pending.append(plan)  # subqueries nested inside this one
+
+
+_LEAF_EXPRS = frozenset({"Column", "Literal", "Placeholder", "ScalarVariable", "OuterReferenceColumn",
+                         "Wildcard", "Exists", "InSubquery"})
+
+
+def _scalar_subqueries_in(e: DFExpr, depth: int = 0) -> list[DFExpr]:
+    """The scalar subqueries inside ``e`` (not inside other subqueries)."""
+    kind = e.variant_name()
+    if kind == "ScalarSubquery":
+        return [e]
+    if kind in _LEAF_EXPRS or depth > 200:
+        return []
+    if kind == "Alias":
+        return _scalar_subqueries_in(_wrap(e.to_variant().expr()), depth + 1)
+    try:
+        operands = e.rex_call_operands()
+    except Exception:  # noqa: BLE001 — a kind without operands
+        return []
+    # rex_call_operands() of a leaf kind returns the expression itself: stop there.
+    children = [_wrap(o) for o in operands]
+    children = [c for c in children if c.variant_name() != kind or c.canonical_name() != e.canonical_name()]
+    return [s for c in children for s in _scalar_subqueries_in(c, depth + 1)]

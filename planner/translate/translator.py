@@ -106,6 +106,13 @@ class _Translator:
         # NULL mark filters exactly like FALSE (see _join_null_aware).
         self.positive_marks: set[str] = set()
         self.subquery_kind: str | None = None
+        # The unoptimized query; its scalar subqueries re-optimized one by one (by the encoding of
+        # the result: the unoptimized encoding and the optimized plan); unoptimized encodings
+        # standing in for optimized ones inside a patched plan. For subquery plans DataFusion
+        # cannot decode (_reoptimized_subquery).
+        self.unoptimized: LogicalPlan | None = None
+        self.reoptimized_subqueries: dict[bytes, tuple[bytes, LogicalPlan]] | None = None
+        self.subquery_stand_ins: dict[bytes, LogicalPlan] = {}
 
     def unsupported(self, reason: str) -> None:
         self.reasons.append(reason)

@@ -119,7 +119,9 @@ def _distinct_aggregate(node: Aggregate, call: AggregateCall, table: Table, grou
     arg = _argument(call, table, inputs, ctx)
     nk = inputs.num_keys
     distinct_rows = k.distinct(k.make_table(inputs.columns, pa.schema(inputs.fields), k.num_rows(table)))
-    inputs = _Inputs([k.column(distinct_rows, i) for i in range(nk + 1)], inputs.fields, nk)
+    # COUNT(DISTINCT <non-NULL constant>) adds no argument column: it counts the distinct keys.
+    width = nk + (arg is not None)
+    inputs = _Inputs([k.column(distinct_rows, i) for i in range(width)], inputs.fields, nk)
     specs = _first_phase_specs(call, nk if arg is not None else None)
     per_group = _group(inputs, specs, k.num_rows(distinct_rows), ctx)
     states = [k.column(per_group, nk + i) for i in range(len(specs))]
