@@ -234,6 +234,9 @@ class Background:
         except BaseException as exc:  # noqa: BLE001 — what it raised is the test's subject
             self._error = exc
 
+    def done(self) -> bool:
+        return not self._thread.is_alive()
+
     def error(self, timeout: float = 120.0) -> BaseException | None:
         """Wait for ``fn`` to end (failing the test after ``timeout`` seconds); what it raised,
         None when it returned."""

@@ -32,31 +32,6 @@ MARGIN = 150 * 2**20
 GROWTH = 250 * 2**20  # what the growing query holds on each executor before it is cancelled
 
 
-class _Background:
-    """``fn`` on a daemon thread: ``done()``, and ``error()`` once it ended."""
-
-    def __init__(self, fn: Callable[[], object]) -> None:
-        import threading
-
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, args=(fn,), daemon=True)
-        self._thread.start()
-
-    def _run(self, fn: Callable[[], object]) -> None:
-        try:
-            fn()
-        except BaseException as exc:  # noqa: BLE001 — the test's subject
-            self._error = exc
-
-    def done(self) -> bool:
-        return not self._thread.is_alive()
-
-    def error(self, timeout: float = 120.0) -> BaseException | None:
-        self._thread.join(timeout)
-        assert not self._thread.is_alive(), f"still running after {timeout:g} s"
-        return self._error
-
-
 def _register(cluster: ProcessCluster, tables: dict[str, str]) -> Any:
     connection = adbc.connect(cluster.uri, autocommit=True)
     with connection.cursor() as cursor:
@@ -109,11 +84,11 @@ def _settled_rss(cluster: ProcessCluster, connection: Any) -> dict[str, int]:
 
 
 def test_cancel_stops_the_work_on_both_executors_and_returns_memory(
-        cluster: ProcessCluster, capsys: pytest.CaptureFixture[str]) -> None:
+        cluster: ProcessCluster, capsys: pytest.CaptureFixture[str], in_background: Callable[..., Any]) -> None:
     connection = cluster.connection  # type: ignore[attr-defined]
     before = _settled_rss(cluster, connection)
     cancelled_before = {w: s["cancelled_tasks"] for w, s in cluster.worker_stats().items()}
-    query = _Background(lambda: _query(connection, GROWING))
+    query = in_background(lambda: _query(connection, GROWING))
     job = cluster.wait_for_running_tasks(GROWING, workers=2)
     # Mid-run: the query holds memory on both executors.
     wait_until(lambda: all(rss >= before[w] + GROWTH for w, rss in _rss(cluster).items()), 120,
@@ -190,12 +165,13 @@ def test_ctrl_c_in_gpu_exec_sql_exits_and_stops(tpch_data: dict[str, str]) -> No
     print(f"gpu-exec sql exited {seconds:.2f} s after Ctrl-C (resident {peak / 2**20:.0f} MiB)")
 
 
-def test_a_query_timeout_stops_the_work_on_the_executors(clusters: tuple[ProcessCluster, ProcessCluster]) -> None:
+def test_a_query_timeout_stops_the_work_on_the_executors(clusters: tuple[ProcessCluster, ProcessCluster],
+                                                       in_background: Callable[..., Any]) -> None:
     timed = clusters[1]
     connection = timed.connection  # type: ignore[attr-defined]
     before = _settled_rss(timed, connection)
     cancelled_before = {w: s["cancelled_tasks"] for w, s in timed.worker_stats().items()}
-    query = _Background(lambda: _query(connection, GROWING))
+    query = in_background(lambda: _query(connection, GROWING))
     seen: set[str] = set()  # executors seen running the query's tasks before the timeout
 
     def answered() -> bool:
