@@ -11,98 +11,43 @@ UCX does (a received one is an ``rmm.DeviceBuffer``); on a GPU, the real distrib
 from __future__ import annotations
 
 import os
-import signal
-import socket
-import subprocess
-import sys
-from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import pyarrow as pa
 import pytest
 
+from gpu_exec.testing.processes import ProcessCluster
 from gpu_exec.testing.tpch import query_sql
 
 # GPU_EXEC_TEST_DEVICE is "gpu" on a GPU and on the simulator (tests/conftest.py sets it for "sim").
 pytestmark = pytest.mark.skipif(os.environ.get("GPU_EXEC_TEST_DEVICE", "cpu") != "gpu",
                                 reason="no GPU on this machine")
 
-STARTUP_TIMEOUT = 120  # seconds: an upper bound for the executors to join, never a wait
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
 @pytest.fixture(scope="module")
-def ucx_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
-    """A Dask scheduler (tcp) and GPU executors listening on ``ucx://``: their address and logs."""
-    from gpu_exec.engine.device import visible_gpu_count
-
-    logs = tmp_path_factory.mktemp("ucx-cluster")
-    port = _free_port()
-    address = f"tcp://127.0.0.1:{port}"
-    processes: list[subprocess.Popen[bytes]] = []
-
-    def start(name: str, *args: str) -> None:
-        log = open(logs / f"{name}.log", "wb")  # noqa: SIM115 — the process writes it until stopped
-        processes.append(subprocess.Popen([sys.executable, "-m", "gpu_exec.cli.main", *args],
-                                          stdout=log, stderr=subprocess.STDOUT))
-        log.close()
-
-    # Only the Dask scheduler is used: the query service's default ports may be taken here.
-    start("scheduler", "scheduler", "--host", "127.0.0.1", "--port", str(port), "--flight-port", "0",
-          "--control-port", "0")
-    # An executor runs one worker per GPU; the shuffle needs two workers (two on one GPU if need be).
-    for i in range(1 if visible_gpu_count() >= 2 else 2):
-        start(f"executor-{i}", "executor", "--scheduler", address, "--protocol", "ucx", "--device", "gpu",
-              "--nthreads", "1")
-    try:
-        _wait_for_workers(address, 2, logs)
-        yield address, logs
-    finally:
-        for process in reversed(processes):
-            _stop(process)
-
-
-def _wait_for_workers(address: str, n: int, logs: Path) -> None:
-    """Until ``n`` workers have joined the scheduler at ``address`` (so that the session sees them
-    all when it looks at their device); fails naming the logs after ``STARTUP_TIMEOUT``."""
-    from distributed import Client
-
+def ucx_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """``gpu-exec scheduler`` (Dask on tcp) and GPU executors listening on ``ucx://``: the
+    scheduler's address."""
     # The workers listen on ucx://: this process must speak it to reach them (the import registers
     # the comm, as `gpu-exec executor --protocol ucx` does).
     import distributed_ucxx  # noqa: F401
 
+    from gpu_exec.engine.device import visible_gpu_count
+
+    # An executor runs one worker per GPU; the shuffle needs two workers (two on one GPU if need be).
+    cluster = ProcessCluster(tmp_path_factory.mktemp("ucx-cluster"), executors=1 if visible_gpu_count() >= 2 else 2,
+                             executor_args=["--protocol", "ucx", "--device", "gpu"])
     try:
-        with Client(address, timeout=STARTUP_TIMEOUT, set_as_default=False) as client:
-            client.wait_for_workers(n, timeout=STARTUP_TIMEOUT)
-    except (OSError, TimeoutError) as exc:
-        pytest.fail(f"the UCX cluster did not come up ({exc})\n{_logs_tail(logs)}", pytrace=False)
-
-
-def _logs_tail(logs: Path) -> str:
-    return "\n".join(f"--- {p.name}\n" + "\n".join(p.read_text(errors="replace").splitlines()[-20:])
-                     for p in sorted(logs.glob("*.log")))
+        cluster.wait_for_executors(2)
+        yield cluster.dask_address
+    finally:
+        cluster.stop()
 
 
 @pytest.fixture(scope="module")
-def ucx_session(ucx_cluster: tuple[str, Path], tpch_data: dict[str, str],
+def ucx_session(ucx_cluster: str, tpch_data: dict[str, str],
                 connect_for_tests: Callable[..., Any]) -> Iterator[Any]:
     """A session on the UCX cluster, every join repartitioned (a shuffle on both sides)."""
-    address, _ = ucx_cluster
+    address = ucx_cluster
     session = connect_for_tests(cluster=address, tables=tpch_data, partitions=4, progress="off",
                                 broadcast_rows=0)
     yield session
