@@ -12,6 +12,8 @@ is a TypeError (numpy scalars are fine); ``asarray`` copies host data to the "de
 
 from __future__ import annotations
 
+import weakref
+
 from typing import Any
 
 import numpy as np
@@ -90,21 +92,27 @@ class ndarray(np.ndarray):  # noqa: N801 — cupy's name
                 "strides": None if plain.flags.c_contiguous else iface["strides"], "version": 3}
 
     def _sim_adopt(self) -> Any:
-        """The simulated device allocation holding this array's memory (registered, and charged to
-        the current rmm resource, the first time device code takes the array)."""
+        """The simulated device allocation holding this array's memory: registered, and charged to
+        the current rmm resource, while device code holds it (whoever takes the array keeps the
+        returned allocation; adopting again while it lives gives the same one).
+
+        The array remembers its allocation only weakly: the allocation holds a view of the
+        array's memory, and numpy arrays are invisible to the cycle collector, so a strong
+        reference back would keep every adopted array alive for ever."""
         from rmm._allocation import DeviceAllocation
 
         root: np.ndarray = self
         while isinstance(root.base, np.ndarray):
             root = root.base
-        cached = getattr(root, "_sim_allocation_of_memory", None)
+        ref = getattr(root, "_sim_allocation_of_memory", None)
+        cached = ref() if ref is not None else None
         if cached is None:
             whole = root.view(np.ndarray).reshape(-1).view(np.uint8)
             cached = DeviceAllocation(whole)
             try:
-                root._sim_allocation_of_memory = cached  # a cupy stand-in array: has a __dict__
+                root._sim_allocation_of_memory = weakref.ref(cached)  # a cupy stand-in array: has a __dict__
             except AttributeError:
-                self._sim_allocation_of_memory = cached
+                self._sim_allocation_of_memory = weakref.ref(cached)
         return cached
 
 

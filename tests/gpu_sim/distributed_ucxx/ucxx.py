@@ -69,11 +69,13 @@ def _device_to_host(frame: Any, size: int) -> Any:
     if size == 0:
         return b""
     rmm = _rmm()
-    if hasattr(frame, "_sim_adopt"):
-        frame._sim_adopt()  # a cupy stand-in array: its memory becomes addressable device memory
+    # A cupy stand-in array: its memory is addressable device memory while ``adopted`` lives.
+    adopted = frame._sim_adopt() if hasattr(frame, "_sim_adopt") else None
     # A copy at the frame's device address: fails, as a real transfer would, when the pointer is
     # not simulated device memory.
-    return rmm.DeviceBuffer(ptr=int(iface["data"][0]), size=size).copy_to_host()
+    host = rmm.DeviceBuffer(ptr=int(iface["data"][0]), size=size).copy_to_host()
+    del adopted
+    return host
 
 
 def _host_to_device(data: Any) -> Any:
