@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import pyarrow as pa
@@ -29,7 +29,9 @@ from fallback_cpu.decimals import (
     _rescale,
     _rescale_up,
 )
+from fallback_cpu.numeric import NUMERIC_FUNCTION_KERNELS
 from fallback_cpu.strings import (
+    MORE_STRING_KERNELS,
     _fn_character_length,
     _fn_concat,
     _fn_ends_with,
@@ -44,7 +46,11 @@ from fallback_cpu.strings import (
     _fn_trim,
     _fn_upper,
 )
-from fallback_cpu.temporal import _fn_date_part, _fn_date_trunc
+from fallback_cpu.temporal import (
+    TEMPORAL_FUNCTION_KERNELS,
+    _fn_date_part,
+    _fn_date_trunc,
+)
 from planner.errors import ExecutionError
 from planner.expr import BinaryOperator, Literal
 
@@ -211,4 +217,7 @@ SCALAR_FUNCTION_KERNELS: dict[str, _ScalarFunction] = {
     "nullif": _fn_nullif,
     "date_part": _fn_date_part,
     "date_trunc": _fn_date_trunc,
+    **NUMERIC_FUNCTION_KERNELS,
+    **MORE_STRING_KERNELS,
+    **TEMPORAL_FUNCTION_KERNELS,
 }

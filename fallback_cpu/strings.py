@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import enum
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -257,3 +258,250 @@ def _fn_strpos(args: list[Operand], out_type: pa.DataType, n: int) -> pa.Array:
 
 def _fn_replace(args: list[Operand], out_type: pa.DataType, n: int) -> pa.Array:
     return _replace(_strings(args[0], n), args[1], args[2], n)
+
+
+# ---- more string functions (DataFusion's semantics; counts and positions in characters) ---------
+
+
+def _ints_of(x: Operand, num_rows: int) -> pa.Array:
+    return _cast_array(_column_of(x, num_rows), pa.int64(), safe=False)
+
+
+def _fn_repeat(args: list[Operand], out_type: pa.DataType, n: int) -> pa.Array:
+    # A count <= 0 gives '' (pyarrow refuses negative counts).
+    times = pc.max_element_wise(_ints_of(args[1], n), pa.scalar(0, pa.int64()), skip_nulls=False)
+    return pc.binary_repeat(_strings(args[0], n), times)
+
+
+def _fn_reverse(args: list[Operand], out_type: pa.DataType, n: int) -> pa.Array:
+    return pc.utf8_reverse(_strings(args[0], n))  # by code point, as Rust's chars().rev()
+
+
+def _left(s: str, k: int) -> str:
+    # left(s, -k): all but the last k characters.
+    return s[:k] if k >= 0 else s[: max(len(s) + k, 0)]
+
+
+def _right(s: str, k: int) -> str:
+    # right(s, -k): all but the first k characters.
+    if k >= 0:
+        return s[len(s) - k:] if k < len(s) else s
+    return s[-k:]
+
+
+def _fn_left(args: list[Operand], out_type: pa.DataType, n: int) -> pa.Array:
+    return _per_row(_left, [_strings(args[0], n), _ints_of(args[1], n)], pa.string())
+
+
+def _fn_right(args: list[Operand], out_type: pa.DataType, n: int) -> pa.Array:
+    return _per_row(_right, [_strings(args[0], n), _ints_of(args[1], n)], pa.string())
+
+
+def _pad(s: str, k: int, fill: str, left: bool) -> str:
+    """lpad/rpad to ``k`` characters: longer strings are cut to k, an empty fill only cuts."""
+    if k <= 0:
+        return ""
+    if len(s) >= k:
+        return s[:k]
+    if not fill:
+        return s
+    width = k - len(s)
+    padding = (fill * (width // len(fill) + 1))[:width]
+    return padding + s if left else s + padding
+
+
+def _fn_pad(left: bool) -> Callable[[list[Operand], pa.DataType, int], pa.Array]:
+    def kernel(args: list[Operand], out_type: pa.DataType, n: int) -> pa.Array:
+        fill = _strings(args[2], n) if len(args) > 2 else _strings(Literal(" ", pa.string()), n)
+        return _per_row(lambda s, k, f: _pad(s, k, f, left), [_strings(args[0], n), _ints_of(args[1], n), fill],
+                        pa.string())
+
+    return kernel
+
+
+def _fn_ascii(args: list[Operand], out_type: pa.DataType, n: int) -> pa.Array:
+    return _per_row(lambda s: ord(s[0]) if s else 0, [_strings(args[0], n)], pa.int32())
+
+
+def _chr(code: int) -> str:
+    if not 0 <= code <= 0x10FFFF or 0xD800 <= code <= 0xDFFF:
+        raise ExecutionError(f"chr: invalid Unicode scalar value: {code}")
+    return chr(code)
+
+
+def _fn_chr(args: list[Operand], out_type: pa.DataType, n: int) -> pa.Array:
+    return _per_row(_chr, [_ints_of(args[0], n)], pa.string())
+
+
+def _fn_to_hex(args: list[Operand], out_type: pa.DataType, n: int) -> pa.Array:
+    # Negative values as their 64-bit two's complement (to_hex(-1) = 'ffffffffffffffff').
+    return _per_row(lambda v: format(v & 0xFFFFFFFFFFFFFFFF, "x"), [_ints_of(args[0], n)], pa.string())
+
+
+def _fn_bit_length(args: list[Operand], out_type: pa.DataType, n: int) -> pa.Array:
+    return pc.multiply(pc.binary_length(_strings(args[0], n)), pa.scalar(8, pa.int32()))
+
+
+def _fn_concat_ws(args: list[Operand], out_type: pa.DataType, n: int) -> pa.Array:
+    # A NULL separator gives NULL; NULL arguments are skipped (not joined as empty strings), so
+    # a row of NULL arguments is ''. Row by row: pyarrow 26's binary_join_element_wise with
+    # null_handling="skip" drops such rows from its output instead.
+    sep = _strings(args[0], n).to_pylist()
+    parts = [_strings(a, n).to_pylist() for a in args[1:]]
+    rows = [None if sep[i] is None else sep[i].join(p[i] for p in parts if p[i] is not None) for i in range(n)]
+    return pa.array(rows, pa.string())
+
+
+def _split_part(s: str, delimiter: str, k: int) -> str:
+    if k == 0:
+        raise ExecutionError("split_part: field position must not be zero")
+    parts = s.split(delimiter) if delimiter else [s]  # an empty delimiter: one part, the string
+    index = k - 1 if k > 0 else len(parts) + k
+    return parts[index] if 0 <= index < len(parts) else ""
+
+
+def _fn_split_part(args: list[Operand], out_type: pa.DataType, n: int) -> pa.Array:
+    return _per_row(_split_part, [_strings(args[0], n), _strings(args[1], n), _ints_of(args[2], n)], pa.string())
+
+
+def _initcap(s: str) -> str:
+    # DataFusion: upper-case a character after a non-alphanumeric one (or at the start), lower-case
+    # the rest, one character at a time (ß → SS).
+    out = []
+    previous_alphanumeric = False
+    for c in s:
+        out.append(c.lower() if previous_alphanumeric else c.upper())
+        previous_alphanumeric = c.isalnum()
+    return "".join(out)
+
+
+def _fn_initcap(args: list[Operand], out_type: pa.DataType, n: int) -> pa.Array:
+    return _per_row(_initcap, [_strings(args[0], n)], pa.string())
+
+
+def _translate(s: str, source: str, target: str) -> str:
+    # The first occurrence of a character in ``source`` decides; characters beyond ``target``'s
+    # length are deleted.
+    mapping: dict[str, str | None] = {}
+    for i, c in enumerate(source):
+        mapping.setdefault(c, target[i] if i < len(target) else None)
+    return "".join(m for m in (mapping.get(c, c) for c in s) if m is not None)
+
+
+def _fn_translate(args: list[Operand], out_type: pa.DataType, n: int) -> pa.Array:
+    return _per_row(_translate, [_strings(a, n) for a in args[:3]], pa.string())
+
+
+def _levenshtein(a: str, b: str) -> int:
+    previous = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        current = [i]
+        for j, cb in enumerate(b, 1):
+            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ca != cb)))
+        previous = current
+    return previous[-1]
+
+
+def _fn_levenshtein(args: list[Operand], out_type: pa.DataType, n: int) -> pa.Array:
+    return _per_row(_levenshtein, [_strings(args[0], n), _strings(args[1], n)], pa.int32())
+
+
+def _fn_md5(args: list[Operand], out_type: pa.DataType, n: int) -> pa.Array:
+    import hashlib
+
+    return _per_row(lambda s: hashlib.md5(s.encode("utf-8")).hexdigest(), [_strings(args[0], n)], pa.string())
+
+
+def _fn_contains(args: list[Operand], out_type: pa.DataType, n: int) -> pa.Array:
+    s, sub = _strings(args[0], n), args[1]
+    if isinstance(sub, Literal):
+        if sub.value is None:
+            return pa.nulls(n, pa.bool_())
+        return pc.match_substring(s, sub.value)  # literal, not a pattern
+    return _per_row(lambda a, b: b in a, [s, _strings(sub, n)], pa.bool_())
+
+
+def _substr_index(s: str, delimiter: str, count: int) -> str:
+    # Before the count-th delimiter (count < 0: after the -count-th from the end); '' for a count
+    # of 0 or an empty delimiter; the whole string when there are fewer delimiters.
+    if count == 0 or not delimiter:
+        return ""
+    parts = s.split(delimiter)
+    if abs(count) >= len(parts):
+        return s
+    return delimiter.join(parts[:count]) if count > 0 else delimiter.join(parts[count:])
+
+
+def _fn_substr_index(args: list[Operand], out_type: pa.DataType, n: int) -> pa.Array:
+    return _per_row(_substr_index, [_strings(args[0], n), _strings(args[1], n), _ints_of(args[2], n)],
+                    pa.string())
+
+
+def _find_in_set(item: str, items: str) -> int:
+    # The 1-based position of item in the comma-separated list, 0 when absent.
+    fields = items.split(",")
+    return fields.index(item) + 1 if item in fields else 0
+
+
+def _fn_find_in_set(args: list[Operand], out_type: pa.DataType, n: int) -> pa.Array:
+    return _per_row(_find_in_set, [_strings(args[0], n), _strings(args[1], n)], pa.int32())
+
+
+def _overlay(s: str, placing: str, start: int, count: int | None) -> str:
+    # s with `count` characters (default: placing's length) from `start` (1-based) replaced by
+    # placing; a negative count keeps characters before the start too (DataFusion).
+    if start < 1:
+        raise ExecutionError(f"overlay start position must be at least 1: {start}")
+    length = len(placing) if count is None else count
+    return s[: start - 1] + placing + s[max(start - 1 + length, 0):]
+
+
+def _fn_overlay(args: list[Operand], out_type: pa.DataType, n: int) -> pa.Array:
+    columns = [_strings(args[0], n), _strings(args[1], n), _ints_of(args[2], n)]
+    if len(args) > 3:
+        columns.append(_ints_of(args[3], n))
+        return _per_row(_overlay, columns, pa.string())
+    return _per_row(lambda a, b, c: _overlay(a, b, c, None), columns, pa.string())
+
+
+def _encode(s: str, encoding: str) -> str:
+    import base64
+
+    data = s.encode("utf-8")
+    if encoding == "hex":
+        return data.hex()
+    if encoding == "base64":
+        return base64.b64encode(data).decode("ascii").rstrip("=")  # DataFusion's base64 has no padding
+    if encoding == "base64pad":
+        return base64.b64encode(data).decode("ascii")
+    raise ExecutionError(f"encode: there is no built-in encoding named {encoding!r}")
+
+
+def _fn_encode(args: list[Operand], out_type: pa.DataType, n: int) -> pa.Array:
+    encoding = _strings(args[1], n)
+    return _per_row(lambda a, e: _encode(a, e.lower()), [_strings(args[0], n), encoding], pa.string())
+
+
+MORE_STRING_KERNELS: dict[str, Callable[[list[Operand], pa.DataType, int], pa.Array]] = {
+    "substr_index": _fn_substr_index,
+    "find_in_set": _fn_find_in_set,
+    "overlay": _fn_overlay,
+    "encode": _fn_encode,
+    "contains": _fn_contains,
+    "repeat": _fn_repeat,
+    "reverse": _fn_reverse,
+    "left": _fn_left,
+    "right": _fn_right,
+    "lpad": _fn_pad(left=True),
+    "rpad": _fn_pad(left=False),
+    "ascii": _fn_ascii,
+    "chr": _fn_chr,
+    "to_hex": _fn_to_hex,
+    "bit_length": _fn_bit_length,
+    "concat_ws": _fn_concat_ws,
+    "split_part": _fn_split_part,
+    "initcap": _fn_initcap,
+    "translate": _fn_translate,
+    "levenshtein": _fn_levenshtein,
+    "md5": _fn_md5,
+}

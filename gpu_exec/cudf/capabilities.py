@@ -12,7 +12,7 @@ import pyarrow as pa
 from planner.expr import Cast, Expr, Literal, ScalarFunction
 from planner.ir import FileWrite, PlanNode
 
-__all__ = ["CudfCapabilities", "GPU_PARQUET_COMPRESSIONS", "GPU_FUNCTIONS"]
+__all__ = ["CPU_ONLY_FUNCTIONS", "GPU_FUNCTIONS", "GPU_PARQUET_COMPRESSIONS", "CudfCapabilities"]
 
 # Parquet codecs (pyarrow's names) the cuDF kernels' writer maps to libcudf's CompressionType.
 GPU_PARQUET_COMPRESSIONS = frozenset({"snappy", "zstd", "lz4", "none"})
@@ -20,12 +20,48 @@ GPU_PARQUET_COMPRESSIONS = frozenset({"snappy", "zstd", "lz4", "none"})
 # Every function of planner.functions that the cuDF kernels run → the positions of the arguments
 # libcudf takes only as scalars (patterns, positions: NOTES.md, 'Strings'), () when any argument
 # may be a column. A function missing here is placed on the CPU; tests/planner/test_function_table.py
-# requires an entry for each function of the table.
+# requires each function of the table here or in CPU_ONLY_FUNCTIONS.
 GPU_FUNCTIONS: dict[str, tuple[int, ...]] = {
     "substr": (1, 2), "upper": (), "lower": (), "character_length": (), "octet_length": (),
     "trim": (1,), "ltrim": (1,), "rtrim": (1,), "concat": (), "starts_with": (), "ends_with": (),
     "strpos": (), "replace": (1, 2), "abs": (), "round": (), "floor": (), "ceil": (), "coalesce": (),
     "nullif": (), "date_part": (), "date_trunc": (),
+    "sqrt": (), "cbrt": (), "exp": (), "ln": (), "log": (), "log10": (), "log2": (), "power": (),
+    "sin": (), "cos": (), "tan": (), "cot": (), "asin": (), "acos": (), "atan": (), "atan2": (),
+    "sinh": (), "cosh": (), "tanh": (), "asinh": (), "acosh": (), "atanh": (), "degrees": (),
+    "radians": (), "trunc": (1,), "signum": (), "pi": (), "isnan": (), "iszero": (), "nanvl": (),
+    "nvl": (), "nvl2": (), "greatest": (), "least": (), "repeat": (), "reverse": (), "bit_length": (),
+    "contains": (),
+    "to_timestamp": (), "to_timestamp_seconds": (), "to_timestamp_millis": (), "to_timestamp_micros": (),
+    "to_timestamp_nanos": (), "to_unixtime": (), "from_unixtime": (), "to_date": (),
+}
+
+# The functions of planner.functions the cuDF kernels do not run, each with the reason; placement
+# puts a call of one on the CPU. Every function of the table is in exactly one of the two maps.
+CPU_ONLY_FUNCTIONS: dict[str, str] = {
+    "gcd": "libcudf has no gcd kernel (Euclid's loop has no columnar form in libcudf)",
+    "lcm": "libcudf has no lcm kernel (it needs gcd)",
+    "factorial": "libcudf has no factorial kernel",
+    "left": "no GPU kernel yet (a negative count needs per-row slice bounds)",
+    "right": "no GPU kernel yet (a negative count needs per-row slice bounds)",
+    "lpad": "libcudf's pad takes a single fill character and never shortens a string",
+    "rpad": "libcudf's pad takes a single fill character and never shortens a string",
+    "ascii": "no GPU kernel yet",
+    "chr": "no GPU kernel yet (libcudf builds no strings from code points)",
+    "to_hex": "no GPU kernel yet (libcudf's integers_to_hex pads to whole bytes and upper-cases)",
+    "concat_ws": "no GPU kernel yet (libcudf's separator concatenation joins NULLs as narep)",
+    "split_part": "no GPU kernel yet",
+    "initcap": "libcudf's capitalize/title differ from DataFusion's word rule and full case mapping",
+    "translate": "no GPU kernel yet (libcudf's translate takes a fixed character table, not per-row "
+                 "deletions)",
+    "levenshtein": "no GPU kernel yet",
+    "md5": "no GPU kernel yet",
+    "substr_index": "no GPU kernel yet",
+    "find_in_set": "no GPU kernel yet",
+    "overlay": "no GPU kernel yet",
+    "encode": "no GPU kernel yet",
+    "make_date": "no GPU kernel yet (calendar validation per row)",
+    "date_bin": "no GPU kernel yet (floored division of nanoseconds from the origin)",
 }
 
 
@@ -86,8 +122,13 @@ class CudfCapabilities:
         return None
 
     def _function_reason(self, call: ScalarFunction) -> str | None:
+        if call.name in CPU_ONLY_FUNCTIONS:
+            return f"{call.name}() runs on the CPU: {CPU_ONLY_FUNCTIONS[call.name]}"
         if call.name not in GPU_FUNCTIONS:
             return f"no GPU kernel for {call.name}()"
+        if call.name in ("greatest", "least") and not _numeric(call.dtype):
+            # The GPU kernel folds NULL_MAX/NULL_MIN with DataFusion's NaN order over numbers only.
+            return f"{call.name}() of {call.dtype} runs on the CPU (the GPU kernel takes numbers)"
         for position in GPU_FUNCTIONS[call.name]:
             if position < len(call.args) and not isinstance(call.args[position], Literal):
                 return f"{call.name}() with a non-constant argument {position + 1}: libcudf takes it as a scalar"
@@ -97,3 +138,7 @@ class CudfCapabilities:
                 # libcudf's replace of an empty target differs from DataFusion's (NOTES.md, 'Strings').
                 return "replace() with an empty search string: libcudf and DataFusion disagree on it"
         return None
+
+
+def _numeric(dtype: pa.DataType) -> bool:
+    return bool(pa.types.is_integer(dtype) or pa.types.is_floating(dtype) or pa.types.is_decimal(dtype))

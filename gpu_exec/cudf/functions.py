@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
@@ -27,7 +28,9 @@ from gpu_exec.cudf.columns import (
     _or,
     _scalar,
 )
+from gpu_exec.cudf.numeric import NUMERIC_FUNCTION_KERNELS
 from gpu_exec.cudf.strings import (
+    MORE_STRING_KERNELS,
     _fn_character_length,
     _fn_concat,
     _fn_ends_with,
@@ -42,7 +45,11 @@ from gpu_exec.cudf.strings import (
     _fn_trim,
     _fn_upper,
 )
-from gpu_exec.cudf.temporal import _fn_date_part, _fn_date_trunc
+from gpu_exec.cudf.temporal import (
+    TEMPORAL_FUNCTION_KERNELS,
+    _fn_date_part,
+    _fn_date_trunc,
+)
 from gpu_exec.cudf.types import _MAX_DIGITS, _bool8, _decimal, _frac, _int64, _is_float
 from planner.errors import ExecutionError
 from planner.expr import BinaryOperator, Literal
@@ -256,4 +263,7 @@ SCALAR_FUNCTION_KERNELS: dict[str, _ScalarFunction] = {
     "nullif": _fn_nullif,
     "date_part": _fn_date_part,
     "date_trunc": _fn_date_trunc,
+    **NUMERIC_FUNCTION_KERNELS,
+    **MORE_STRING_KERNELS,
+    **TEMPORAL_FUNCTION_KERNELS,
 }

@@ -228,3 +228,45 @@ def _fn_replace(args: list[Operand], t: pa.DataType, n: int) -> CudfColumn:
     string = _dtype(plc.TypeId.STRING)
     out = plc.strings.replace.replace(s, _scalar(str(old.value), string), _scalar(str(new.value), string))
     return CudfColumn(out, pa.string())
+
+
+def _fn_repeat(args: list[Operand], t: pa.DataType, n: int) -> CudfColumn:
+    # libcudf gives '' for a count <= 0, as DataFusion, and NULL for a NULL count.
+    s = _strings_of(args[0], n)
+    times = args[1]
+    if isinstance(times, Literal):
+        if times.value is None:
+            return _all_null(pa.string(), n)
+        # Counts beyond size_type overflow libcudf's output size unless every string is empty.
+        count = min(int(times.value), _INT32_MAX)
+        return CudfColumn(plc.strings.repeat.repeat_strings(s, count), pa.string())
+    counts = _cast(times, pa.int32(), safe=False).data  # libcudf takes size_type counts
+    return CudfColumn(plc.strings.repeat.repeat_strings(s, counts), pa.string())
+
+
+def _fn_reverse(args: list[Operand], t: pa.DataType, n: int) -> CudfColumn:
+    # libcudf reverses UTF-8 characters (code points), as Rust's chars().rev().
+    return CudfColumn(plc.strings.reverse.reverse(_strings_of(args[0], n)), pa.string())
+
+
+def _fn_bit_length(args: list[Operand], t: pa.DataType, n: int) -> CudfColumn:
+    octets = plc.strings.attributes.count_bytes(_strings_of(args[0], n))
+    eight = plc.Scalar.from_py(8, octets.type())
+    return CudfColumn(
+        plc.binaryop.binary_operation(octets, eight, plc.binaryop.BinaryOperator.MUL, octets.type()), pa.int32()
+    )
+
+
+def _fn_contains(args: list[Operand], t: pa.DataType, n: int) -> CudfColumn:
+    # A literal substring search ('' is in every string, as in DataFusion).
+    s = _strings_of(args[0], n)
+    sub = args[1]
+    if isinstance(sub, Literal) and sub.value is None:
+        return _all_null(pa.bool_(), n)
+    target: plc.Column | plc.Scalar = _literal_scalar(sub) if isinstance(sub, Literal) else _strings_of(sub, n)
+    return CudfColumn(plc.strings.find.contains(s, target), pa.bool_())
+
+
+MORE_STRING_KERNELS = {
+    "repeat": _fn_repeat, "reverse": _fn_reverse, "bit_length": _fn_bit_length, "contains": _fn_contains,
+}

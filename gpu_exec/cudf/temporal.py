@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import pyarrow as pa
@@ -19,12 +20,14 @@ from gpu_exec.cudf.columns import (
     CudfColumn,
     Operand,
     _all_null,
+    _any_true,
     _binop,
     _column_of,
     _compare,
     _int_op,
     _libcudf_op,
     _or,
+    _reinterpret,
     _scalar,
 )
 from gpu_exec.cudf.host import _cpu_kernels, _host_array, _upload_array
@@ -165,6 +168,18 @@ def _date_part(part: str, d: CudfColumn) -> plc.Column:
         return _int_op(_iso_weekday(data), _scalar(7, _int32()), "MOD")
     if part == "week":
         return _iso_week(data)
+    if part == "isodow":
+        return _iso_weekday(data)
+    if part in ("millisecond", "microsecond"):
+        # DataFusion counts the seconds too: 13:14:15.750 has millisecond 15750. A date has 0.
+        if pa.types.is_date(d.type):
+            return _int_op(_component(data, "YEAR"), _scalar(0, _int32()), "MUL")
+        total = _int_op(_component(data, "SECOND"), _scalar(1000, _int32()), "MUL")
+        total = _int_op(total, _component(data, "MILLISECOND"), "ADD")
+        if part == "microsecond":
+            total = _int_op(total, _scalar(1000, _int32()), "MUL")
+            total = _int_op(total, _component(data, "MICROSECOND"), "ADD")
+        return total
     raise ExecutionError(f"date_part: unsupported part {part!r}")
 
 
@@ -215,3 +230,99 @@ def _fn_date_part(args: list[Operand], t: pa.DataType, n: int) -> CudfColumn:
 def _fn_date_trunc(args: list[Operand], t: pa.DataType, n: int) -> CudfColumn:
     part = _part_name(args[0], "date_trunc")
     return _date_trunc(part, _column_of(args[1], n), t)
+
+
+# ---- conversions between numbers, dates and timestamps (DataFusion's to_timestamp family) ------
+
+_TIMESTAMP_FUNCTION_UNITS = {
+    "to_timestamp": "s", "to_timestamp_seconds": "s", "to_timestamp_millis": "ms",
+    "to_timestamp_micros": "us", "to_timestamp_nanos": "ns",
+}
+
+
+def _counted(ints: plc.Column, unit: str, what: str) -> plc.Column:
+    """An INT64 count of ``unit`` as nanoseconds, or an ExecutionError when one overflows."""
+    per = UNIT_NANOS[unit]
+    if per == 1:
+        return ints
+    limit = (2**63 - 1) // per
+    Op = plc.binaryop.BinaryOperator
+    outside = _or(_compare(ints, _scalar(limit, _int64()), Op.GREATER),
+                  _compare(ints, _scalar(-limit, _int64()), Op.LESS))
+    if _any_true(outside):
+        raise ExecutionError(f"{what}: the value does not fit a nanosecond timestamp")
+    return _binop(ints, _scalar(per, _int64()), Op.MUL, _int64())
+
+
+def _coarser(x: CudfColumn, unit: str) -> plc.Column:
+    """A timestamp in ``unit``, truncated toward zero as arrow-rs casts (libcudf's casts floor:
+    1969-12-31 23:59:59.5 would become -1 s, not 0): INT64 division of the ticks, which
+    truncates."""
+    source = UNIT_NANOS[x.type.unit]
+    target = UNIT_NANOS[unit]
+    if target <= source:
+        return plc.unary.cast(x.data, _device_type(pa.timestamp(unit)))
+    ticks = _binop(_reinterpret(x.data, _int64()), _scalar(target // source, _int64()),
+                   plc.binaryop.BinaryOperator.DIV, _int64())
+    return _reinterpret(ticks, _device_type(pa.timestamp(unit)))
+
+
+def _to_timestamp(name: str) -> Callable[[list[Operand], pa.DataType, int], CudfColumn]:
+    unit = _TIMESTAMP_FUNCTION_UNITS[name]
+
+    def kernel(args: list[Operand], t: pa.DataType, n: int) -> CudfColumn:
+        x = _column_of(args[0], n)
+        if pa.types.is_timestamp(x.type):
+            return CudfColumn(_coarser(x, t.unit), t)
+        if pa.types.is_integer(x.type):
+            ints = _cast(x, pa.int64(), safe=False).data
+            if t.unit != unit:  # to_timestamp: seconds in, nanoseconds out
+                nanos = _reinterpret(_counted(ints, unit, name), _device_type(pa.timestamp("ns")))
+                return _cast(CudfColumn(nanos, pa.timestamp("ns")), t, safe=False)
+            return CudfColumn(_reinterpret(ints, _device_type(t)), t)
+        if pa.types.is_floating(x.type):
+            # Seconds with a fraction: to nanoseconds in Float64, truncated by the cast to INT64.
+            floats = _cast(x, pa.float64(), safe=False).data
+            scaled = _binop(floats, _scalar(float(UNIT_NANOS[unit]), floats.type()),
+                            plc.binaryop.BinaryOperator.MUL, floats.type())
+            nanos = _reinterpret(plc.unary.cast(scaled, _int64()), _device_type(pa.timestamp("ns")))
+            return _cast(CudfColumn(nanos, pa.timestamp("ns")), t, safe=False)
+        raise ExecutionError(f"Unsupported data type {x.type} for function {name}")
+
+    return kernel
+
+
+def _fn_to_unixtime(args: list[Operand], t: pa.DataType, n: int) -> CudfColumn:
+    x = _column_of(args[0], n)
+    if pa.types.is_date32(x.type):
+        seconds = plc.unary.cast(x.data, _device_type(pa.timestamp("s")))  # exact: days → seconds
+        return CudfColumn(_reinterpret(seconds, _int64()), pa.int64())
+    if pa.types.is_timestamp(x.type):
+        return CudfColumn(_reinterpret(_coarser(x, "s"), _int64()), pa.int64())  # toward zero
+    if pa.types.is_integer(x.type):
+        return _cast(x, pa.int64(), safe=False)
+    raise ExecutionError(f"to_unixtime of {x.type} is not supported")
+
+
+def _fn_from_unixtime(args: list[Operand], t: pa.DataType, n: int) -> CudfColumn:
+    seconds = _cast(_column_of(args[0], n), pa.int64(), safe=False).data
+    stamped = CudfColumn(_reinterpret(seconds, _device_type(pa.timestamp("s"))), pa.timestamp("s"))
+    return _cast(stamped, t, safe=False)
+
+
+def _fn_to_date(args: list[Operand], t: pa.DataType, n: int) -> CudfColumn:
+    x = _column_of(args[0], n)
+    if pa.types.is_date32(x.type) or pa.types.is_timestamp(x.type):
+        return _cast(x, pa.date32(), safe=False)
+    if pa.types.is_integer(x.type):  # days since the epoch, which must fit Date32's int32
+        days = _cast(x, pa.int32(), safe=True).data
+        return CudfColumn(_reinterpret(days, _device_type(pa.date32())), pa.date32())
+    raise ExecutionError(f"to_date of {x.type} is not supported")
+
+
+TEMPORAL_FUNCTION_KERNELS: dict[str, Callable[[list[Operand], pa.DataType, int], CudfColumn]] = {
+    **{name: _to_timestamp(name) for name in _TIMESTAMP_FUNCTION_UNITS},
+    "to_unixtime": _fn_to_unixtime,
+    "from_unixtime": _fn_from_unixtime,
+    "to_date": _fn_to_date,
+}

@@ -8,7 +8,7 @@ from datafusion import Expr as DFExpr
 from planner import expr as ex
 from planner.catalog import normalize_type
 from planner.errors import SQLError
-from planner.functions import canonical_function
+from planner.functions import canonical_function, refusal_reason
 from planner.translate.calls import _with_unit_argument
 from planner.translate.literals import _literal
 from planner.translate.protobuf import _PB_EXPR_ILIKE, _proto_tag
@@ -157,11 +157,15 @@ def _(t: _Translator, e: DFExpr, scope: _Scope) -> ex.Expr:
     args = t.exprs(e.rex_call_operands(), scope)
     spec = canonical_function(name)
     if spec is None:
-        t.unsupported(f"unsupported function {name}() in {e.canonical_name()}")
+        t.unsupported(f"unsupported function {name}() in {e.canonical_name()}: {refusal_reason(name)}")
         return _stand_in_expr()
     if not spec.min_args <= len(args) <= (spec.max_args if spec.max_args is not None else len(args)):
         t.unsupported(f"{name}() with {len(args)} arguments: gpu-exec runs {spec.name} with "
                       f"{spec.min_args}..{spec.max_args if spec.max_args is not None else 'any'}, in {e.canonical_name()}")
+        return _stand_in_expr()
+    if not spec.string_args and any(pa.types.is_string(a.dtype) for a in args):
+        t.unsupported(f"{name}() of a string is not supported (DataFusion's chrono formats are not "
+                      f"implemented): {e.canonical_name()}")
         return _stand_in_expr()
     if spec.units is not None:
         args = _with_unit_argument(t, spec.name, args, e)

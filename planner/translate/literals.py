@@ -26,9 +26,11 @@ def _literal(t: _Translator, scalar: pa.Scalar) -> ex.Literal:
         value = (value.months, value.days, value.nanoseconds)
     elif pa.types.is_timestamp(dtype) and hasattr(value, "to_pydatetime"):
         # pyarrow gives a pandas.Timestamp for nanosecond timestamps when pandas is installed.
-        if value.nanosecond:
-            t.unsupported(f"timestamp constant {value} has sub-microsecond precision")
-        value = value.to_pydatetime()
+        # A datetime holds microseconds only; one with nanoseconds (now(): DataFusion's clock
+        # has them) stays a pandas.Timestamp, a datetime subclass that pyarrow converts back
+        # exactly.
+        if not value.nanosecond:
+            value = value.to_pydatetime()
     elif not _plain_literal_type(dtype):
         t.unsupported(f"unsupported constant of type {scalar.type}: {value!r}")
     return ex.Literal(value, dtype)

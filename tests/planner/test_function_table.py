@@ -7,7 +7,7 @@ from __future__ import annotations
 import datafusion
 
 from fallback_cpu.functions import SCALAR_FUNCTION_KERNELS as ARROW_FUNCTIONS
-from gpu_exec.cudf.capabilities import GPU_FUNCTIONS
+from gpu_exec.cudf.capabilities import CPU_ONLY_FUNCTIONS, GPU_FUNCTIONS
 from gpu_exec.cudf.functions import SCALAR_FUNCTION_KERNELS as CUDF_FUNCTIONS
 from planner.functions import FUNCTION_ALIASES, SCALAR_FUNCTIONS, canonical_function
 
@@ -17,14 +17,17 @@ def test_every_function_has_an_arrow_kernel() -> None:
     assert set(ARROW_FUNCTIONS) - set(SCALAR_FUNCTIONS) == set(), "a kernel for a function the table lacks"
 
 
-def test_every_function_has_a_cudf_kernel() -> None:
-    assert set(SCALAR_FUNCTIONS) - set(CUDF_FUNCTIONS) == set()
-    assert set(CUDF_FUNCTIONS) - set(SCALAR_FUNCTIONS) == set(), "a kernel for a function the table lacks"
+def test_every_gpu_function_has_a_cudf_kernel() -> None:
+    assert set(GPU_FUNCTIONS) - set(CUDF_FUNCTIONS) == set()
+    assert set(CUDF_FUNCTIONS) - set(GPU_FUNCTIONS) == set(), "a kernel the capability table does not list"
 
 
 def test_every_function_has_a_gpu_capability_entry() -> None:
-    assert set(SCALAR_FUNCTIONS) - set(GPU_FUNCTIONS) == set()
-    assert set(GPU_FUNCTIONS) - set(SCALAR_FUNCTIONS) == set()
+    # Each function either runs on the GPU (GPU_FUNCTIONS) or is CPU-only with a reason.
+    assert set(SCALAR_FUNCTIONS) - set(GPU_FUNCTIONS) - set(CPU_ONLY_FUNCTIONS) == set()
+    assert set(GPU_FUNCTIONS) & set(CPU_ONLY_FUNCTIONS) == set()
+    assert set(GPU_FUNCTIONS) | set(CPU_ONLY_FUNCTIONS) <= set(SCALAR_FUNCTIONS)
+    assert all(reason for reason in CPU_ONLY_FUNCTIONS.values())
     for name, positions in GPU_FUNCTIONS.items():
         spec = SCALAR_FUNCTIONS[name]
         most = spec.max_args if spec.max_args is not None else max(positions, default=0) + 1

@@ -12,7 +12,9 @@ from pylibcudf.strings import (
     find,
     regex_flags,
     regex_program,
+    repeat,
     replace,
+    reverse,
     side_type,
     slice,
     strip,
@@ -20,4 +22,4 @@ from pylibcudf.strings import (
 from pylibcudf.strings.side_type import SideType
 
 __all__ = ["SideType", "attributes", "case", "combine", "contains", "convert", "find", "regex_flags",
-           "regex_program", "replace", "side_type", "slice", "strip"]
+           "regex_program", "repeat", "replace", "reverse", "side_type", "slice", "strip"]
