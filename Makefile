@@ -11,7 +11,8 @@ tpch: $(VENV)/.installed
 # The suite on the CPU, then its GPU cases on the pylibcudf simulator (tests/gpu_sim): the kernel
 # suite, the differential SQL, planner, API and cluster tests and TPC-H with device="gpu".
 SIM_TESTS := tests/kernels tests/sql tests/gpu_sim_tests tests/planner tests/test_gpu_memory.py \
-	tests/api tests/cluster tests/cli/test_tpch.py
+	tests/api tests/cluster tests/cli/test_tpch.py tests/test_streaming.py tests/test_memory_pool.py \
+	tests/test_spill.py tests/test_spill_sort.py tests/test_spill_hash.py tests/test_pruning.py
 
 test: $(VENV)/.installed
 	$(VENV)/bin/python -m pytest

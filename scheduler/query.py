@@ -104,7 +104,7 @@ def _account(summary: JobSummary, metrics: dict[str, OperatorMetrics], job: Job,
         if report.stage_id != final:
             summary.shuffle_bytes += sum(report.output.nbytes)
         summary.peak_task_bytes = max(summary.peak_task_bytes, report.peak_bytes)
-        for name, seconds, rows, calls, batches, peak, spilled in report.metrics:
+        for name, seconds, rows, calls, batches, peak, spilled, groups, pruned, scanned in report.metrics:
             m = metrics[name]
             m.seconds += seconds
             m.rows += rows
@@ -112,3 +112,6 @@ def _account(summary: JobSummary, metrics: dict[str, OperatorMetrics], job: Job,
             m.batches += batches
             m.peak_bytes = max(m.peak_bytes, peak)  # the most one task's operators of this kind held
             m.spilled_bytes += spilled
+            m.row_groups += groups  # Parquet row groups its scans considered, skipped, read
+            m.row_groups_pruned += pruned
+            m.bytes_scanned += scanned

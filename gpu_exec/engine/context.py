@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, TypeVar
 import pyarrow as pa
 
 from gpu_exec.engine.memory import MemoryPool
+from gpu_exec.engine.pruning import DynamicFilters
 from gpu_exec.engine.spill import SpillDirectory
 from planner.errors import QueryCancelled
 
@@ -40,7 +41,9 @@ class OperatorMetrics:
     that ran it, its inputs' time excluded), output rows and batches, ``calls`` (partitions it
     ran), and the memory it held: ``peak_bytes`` (the most held at once by all its partitions,
     from the memory pool) and ``spilled_bytes`` (written out instead of held; 0 until operators
-    spill)."""
+    spill). Scans also count Parquet ``row_groups`` (considered), ``row_groups_pruned`` (skipped
+    by statistics or a join's dynamic filter) and ``bytes_scanned`` (compressed column chunks
+    read)."""
 
     seconds: float = 0.0
     rows: int = 0
@@ -48,6 +51,9 @@ class OperatorMetrics:
     batches: int = 0
     peak_bytes: int = 0
     spilled_bytes: int = 0
+    row_groups: int = 0
+    row_groups_pruned: int = 0
+    bytes_scanned: int = 0
 
 
 @dataclass(eq=False)
@@ -87,6 +93,8 @@ class ExecutionContext:
     memory: MemoryPool = field(default_factory=lambda: MemoryPool(name="query"))
     batch_rows: int = 0
     spill: SpillDirectory = field(default_factory=SpillDirectory)
+    # Build-key filters joins hand to the scans of their probe side (gpu_exec.engine.pruning).
+    dynamic_filters: DynamicFilters = field(default_factory=lambda: DynamicFilters())
     cancel_event: threading.Event | None = field(default=None, repr=False)
     _shared: _Shared = field(default_factory=_Shared, repr=False)
 
@@ -199,7 +207,8 @@ class ExecutionContext:
 
     # ---- metrics ----------------------------------------------------------------------------
     def record(self, operator: str, *, seconds: float = 0.0, rows: int = 0, batches: int = 0,
-               calls: int = 0) -> None:
+               calls: int = 0, row_groups: int = 0, row_groups_pruned: int = 0,
+               bytes_scanned: int = 0) -> None:
         """Add to ``operator``'s metrics (from any thread)."""
         with self._shared.lock:
             m = self.metrics[operator]
@@ -207,6 +216,9 @@ class ExecutionContext:
             m.rows += rows
             m.batches += batches
             m.calls += calls
+            m.row_groups += row_groups
+            m.row_groups_pruned += row_groups_pruned
+            m.bytes_scanned += bytes_scanned
 
     @contextmanager
     def timed(self, operator: str, *, call: bool = True) -> Iterator[OperatorMetrics]:

@@ -94,10 +94,11 @@ def scan_split_count(scan: TableScan, partitions: int) -> int:
     return scan_operator.split_count(scan, partitions)
 
 
-def _read_split(leaf: ScanSplit, ctx: ExecutionContext) -> Partition:
+def _read_split(leaf: ScanSplit, ctx: ExecutionContext, dynamic: bool = False) -> Partition:
     """The scan split ``leaf`` as a stream: the same row groups, read by the same reader, as the
-    in-process scan puts in its partition ``split``."""
-    return scan_operator.scan_split(leaf.scan, leaf.split, ctx)
+    in-process scan puts in its partition ``split``; ``dynamic`` when it has one consumer (then
+    a join's build keys may filter it)."""
+    return scan_operator.scan_split(leaf.scan, leaf.split, ctx, dynamic=dynamic)
 
 
 class _Rescan:
@@ -131,7 +132,7 @@ def _read_leaves(spec: TaskSpec, body: PlanNode, ctx: ExecutionContext,
     for node in walk_plan(body):
         if isinstance(node, ScanSplit) and node not in provided:
             leaf_ctx = ctx.on_device(placement[node].device)
-            provided[node] = [_Rescan(node, leaf_ctx) if uses[node] > 1 else _read_split(node, leaf_ctx)]
+            provided[node] = [_Rescan(node, leaf_ctx) if uses[node] > 1 else _read_split(node, leaf_ctx, dynamic=True)]
         elif isinstance(node, ExchangeRead) and node not in reads:
             piece = node.partition or 0
             by_worker = requests.setdefault(placement[node].device, {})

@@ -48,14 +48,14 @@ def _inject(dask_worker: Any, failures: int, error: str, delay: float) -> None:
     task._original_read_split = original  # type: ignore[attr-defined]
     left = [failures]
 
-    def read_split(leaf: Any, ctx: Any) -> Any:
+    def read_split(leaf: Any, ctx: Any, dynamic: bool = False) -> Any:
         time.sleep(delay)
         if left[0] > 0:
             left[0] -= 1
             if error == "os":
                 raise OSError("injected: the disk went away")
             raise ExecutionError("injected: the data is bad")
-        return original(leaf, ctx)
+        return original(leaf, ctx, dynamic)
 
     task._read_split = read_split
 

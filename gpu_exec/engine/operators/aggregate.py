@@ -1,17 +1,25 @@
 """Hash aggregation in one step, or as partial (before an exchange) and final (after) phases.
 
-The partial phase streams (each batch aggregated, the states merged as they grow); the final and
-single phases collect their partition, then run one group-by."""
+The partial phase streams (each batch aggregated, the states merged as they grow); so do the final
+phase (merging the partial states it receives) and a single step without DISTINCT (run as a partial
+aggregate whose merged states are finished at the end): what they hold is states, one row per group.
+A single step with DISTINCT aggregates collects its partition, then runs one group-by.
+
+What is held is spilled by grace-hash partitioning on the group keys when it does not fit (see
+gpu_exec.engine.operators.grace): the rows go to spill files by key, and each file is aggregated
+alone. Global aggregates (no keys) hold one row of states, and are not spilled."""
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Iterator
 
 import pyarrow as pa
 
 from gpu_exec.engine.expressions import evaluate, evaluate_column
-from gpu_exec.engine.streams import collect_table, slices
+from gpu_exec.engine.operators import grace
+from gpu_exec.engine.streams import concat_batches, slices
 from planner.expr import AggregateCall, AggregateFunction, Literal
 from planner.ir import AggregateMode
 from planner.physical import avg_sum_type, partial_state_fields
@@ -189,15 +197,24 @@ def _merge_states(node: Aggregate, table: Table, schema: pa.Schema,
     return k.make_table(columns, schema, n), spans
 
 
-def _final(node: Aggregate, table: Table, ctx: ExecutionContext) -> Table:
+def _finish_states(node: Aggregate, merged: Table, ctx: ExecutionContext) -> Table:
+    """``node``'s output from merged states (keys, then each aggregate's state columns)."""
     k = ctx.kernels
     nk = len(node.group_by)
-    merged, spans = _merge_states(node, table, node.input.schema, ctx)
-    n = k.num_rows(merged)
     columns = [k.column(merged, i) for i in range(nk)]
-    for call, (start, stop) in zip(node.aggregates, spans):
-        columns.append(_finish(call, [k.column(merged, i) for i in range(start, stop)], ctx))
-    return k.make_table(columns, node.schema, n)
+    position = nk
+    for call in node.aggregates:
+        width = len(partial_state_fields(call))
+        columns.append(_finish(call, [k.column(merged, i) for i in range(position, position + width)], ctx))
+        position += width
+    return k.make_table(columns, node.schema, k.num_rows(merged))
+
+
+def _as_partial(node: Aggregate) -> Aggregate:
+    """A SINGLE aggregate (without DISTINCT) as the PARTIAL one computing its states."""
+    keys = [node.schema.field(i) for i in range(len(node.group_by))]
+    states = [f for call in node.aggregates for f in partial_state_fields(call)]
+    return dataclasses.replace(node, mode=AggregateMode.PARTIAL, schema=pa.schema(keys + states))
 
 
 # The partial aggregate merges the states it keeps once those not yet merged have at least this many
@@ -209,74 +226,154 @@ _MERGE_BATCHES = 16
 _MERGE_MEMORY_SHARE = 8
 
 
-def _partial(node: Aggregate, partition: Partition, ctx: ExecutionContext) -> Iterator[Table]:
-    """PARTIAL mode, streaming: each batch is aggregated into partial states, which are kept and
-    merged (with the group-by kernel of the final phase) whenever the unmerged ones reach
-    ``_MERGE_BATCHES`` batches' rows and the merged ones' rows — or their bytes a share of the
-    memory limit, or the pool has no room for more — and at the end. Holds the states only,
-    accounted in the memory pool."""
+def _merged_states(node: Aggregate, schema: pa.Schema, states: Iterator[Table], grouped: bool,
+                   detail: str, ctx: ExecutionContext) -> Iterator[Table]:
+    """Batches of states (``schema``: keys, then each aggregate's states; ``grouped``: each batch
+    has a key once, as a group-by made it) merged by key: tables in which every key is once,
+    and in one table only (in one, unless the states spilled: then one per spilled partition).
+
+    The states kept are merged whenever the unmerged ones reach ``_MERGE_BATCHES`` batches' rows
+    and the merged ones' rows — or their bytes a share of the memory limit, or the pool has no room
+    for more — and at the end. They are accounted in the memory pool; when they do not fit even
+    merged, they are spilled by key (``grace``) and each spilled partition is merged alone."""
     k = ctx.kernels
-    reservation = ctx.memory.reservation("Aggregate", detail="partial states")
+    nk = len(node.group_by)
+    key_types = [schema.field(i).type for i in range(nk)]
+
+    def merge(tables: list[Table], force: bool = False) -> Table:
+        if len(tables) == 1 and not force:
+            return tables[0]
+        whole = tables[0] if len(tables) == 1 else k.concat(tables, schema)
+        return _merge_states(node, whole, schema, ctx)[0]
+
+    keys = (lambda t: [k.column(t, i) for i in range(nk)]) if nk else None
+    held = grace.Held(ctx, schema, keys, key_types, "Aggregate", detail)
+    held.compactor = lambda tables: merge(tables, force=not grouped)
     limit = ctx.memory.effective_limit
-    max_pending_bytes = limit // (_MERGE_MEMORY_SHARE * max(1, ctx.partitions)) if limit else None
-    merged: Table | None = None
-    pending: list[Table] = []
-    pending_rows = pending_bytes = 0
-    seen = False
-
-    def merge_all() -> Table:
-        pieces = ([merged] if merged is not None else []) + pending
-        if len(pieces) == 1:
-            return pieces[0]
-        return _merge_states(node, k.concat(pieces, node.schema), node.schema, ctx)[0]
-
+    max_fresh_bytes = limit // (_MERGE_MEMORY_SHARE * max(1, ctx.partitions)) if limit else None
+    loaded = ctx.memory.reservation("Aggregate", detail=f"{detail}, a spilled partition")
     try:
+        merged_rows = 0
+        for batch in states:
+            held.add(batch)
+            if held.spilled:
+                continue
+            if (held.fresh_rows >= max(_MERGE_BATCHES * ctx.rows_per_batch, merged_rows)
+                    or (max_fresh_bytes is not None and held.fresh_bytes >= max_fresh_bytes)):
+                held.compact()
+                merged_rows = k.num_rows(held.batches[0]) if held.batches and not held.spilled else 0
+        kept = held.finish()
+        if kept is not None:
+            out = merge(kept, force=not grouped) if kept else _merge_states(node, k.empty(schema), schema, ctx)[0]
+            del kept
+            held.reservation.resize(k.nbytes(out))
+            yield out
+            return
+        files = held.files
+        assert files is not None
+        held.free()
+
+        def one_partition(group: list) -> Iterator[Table]:
+            table = grace.load(group[0], loaded, ctx)
+            out = merge([table], force=True)
+            del table
+            loaded.resize(k.nbytes(out))
+            yield out
+            loaded.shrink(loaded.size)
+
+        yield from grace.walk([files], one_partition, ctx)
+    finally:
+        held.close()
+        loaded.free()
+
+
+def _states_output(node: Aggregate, tables: Iterator[Table], finish: Aggregate | None,
+                   ctx: ExecutionContext) -> Iterator[Table]:
+    """Merged states as output batches: as they are (PARTIAL) or finished by ``finish``."""
+    try:
+        for merged in tables:
+            out = merged if finish is None else _finish_states(finish, merged, ctx)
+            del merged
+            yield from slices(out, ctx)
+    finally:
+        close = getattr(tables, "close", None)
+        if close is not None:
+            close()
+
+
+def _partial(node: Aggregate, partition: Partition, ctx: ExecutionContext,
+             finish: Aggregate | None = None) -> Iterator[Table]:
+    """PARTIAL mode, streaming: each batch is aggregated into partial states, which are kept and
+    merged (``_merged_states``); the merged states are the output, or, for a SINGLE aggregate run
+    this way (``finish``), its finished values."""
+    k = ctx.kernels
+
+    def states() -> Iterator[Table]:
+        seen = False
         for batch in partition:
             seen = True
-            states = _single_or_partial(node, batch, ctx)
-            size = k.nbytes(states)
-            if not reservation.try_grow(size):
-                if pending:  # the pool is short: merge what is kept before keeping more
-                    merged = merge_all()
-                    pending, pending_rows, pending_bytes = [], 0, 0
-                    reservation.resize(k.nbytes(merged))
-                reservation.grow(size)
-            pending.append(states)
-            pending_rows += k.num_rows(states)
-            pending_bytes += size
-            merged_rows = k.num_rows(merged) if merged is not None else 0
-            if (pending_rows >= max(_MERGE_BATCHES * ctx.rows_per_batch, merged_rows)
-                    or (max_pending_bytes is not None and pending_bytes >= max_pending_bytes)):
-                merged = merge_all()
-                pending, pending_rows, pending_bytes = [], 0, 0
-                reservation.resize(k.nbytes(merged))
+            yield _single_or_partial(node, batch, ctx)
         if not seen:  # no input: no groups, or the one row of a global aggregate
-            pending.append(_single_or_partial(node, k.empty(node.input.schema), ctx))
-        if pending:
-            merged = merge_all()
-            pending = []
-        assert merged is not None
-        reservation.resize(k.nbytes(merged))
-        yield from slices(merged, ctx)
-    finally:
-        reservation.free()
+            yield _single_or_partial(node, k.empty(node.input.schema), ctx)
+
+    merged = _merged_states(node, node.schema, states(), True, "partial states", ctx)
+    return _states_output(node, merged, finish, ctx)
+
+
+def _final_stream(node: Aggregate, partition: Partition, ctx: ExecutionContext) -> Iterator[Table]:
+    """FINAL mode: the partial states of the partition merged as they come, then finished."""
+    merged = _merged_states(node, node.input.schema, iter(partition), False, "final states", ctx)
+    return _states_output(node, merged, node, ctx)
 
 
 def _collected(node: Aggregate, partition: Partition, ctx: ExecutionContext) -> Iterator[Table]:
-    """FINAL or SINGLE mode: the whole partition, then one group-by."""
+    """SINGLE mode with DISTINCT aggregates: the whole partition, then one group-by; when it does
+    not fit, spilled by the group keys and aggregated a spilled partition at a time."""
     k = ctx.kernels
-    reservation = ctx.memory.reservation("Aggregate", detail=f"{node.mode.value} input")
+    schema = node.input.schema
+    keys = (lambda t: [evaluate_column(e, t, ctx) for e in node.group_by]) if node.group_by else None
+    held = grace.Held(ctx, schema, keys, [e.dtype for e in node.group_by], "Aggregate",
+                      f"{node.mode.value} input")
+    loaded = ctx.memory.reservation("Aggregate", detail=f"{node.mode.value} input, a spilled partition")
     try:
-        table = collect_table(partition, node.input.schema, reservation, ctx)
-        out = _final(node, table, ctx) if node.mode is AggregateMode.FINAL else _single_or_partial(node, table, ctx)
-        del table
-        reservation.resize(k.nbytes(out))
-        yield from slices(out, ctx)
+        for batch in partition:
+            held.add(batch)
+        kept = held.finish()
+        if kept is not None:
+            table = concat_batches(kept, schema, k)
+            del kept
+            held.reservation.resize(k.nbytes(table))
+            out = _single_or_partial(node, table, ctx)
+            del table
+            held.reservation.resize(k.nbytes(out))
+            yield from slices(out, ctx)
+            return
+        files = held.files
+        assert files is not None
+        held.free()
+
+        def one_partition(group: list) -> Iterator[Table]:
+            table = grace.load(group[0], loaded, ctx)
+            out = _single_or_partial(node, table, ctx)
+            del table
+            loaded.resize(k.nbytes(out))
+            yield from slices(out, ctx)
+            loaded.shrink(loaded.size)
+
+        yield from grace.walk([files], one_partition, ctx)
     finally:
-        reservation.free()
+        held.close()
+        loaded.free()
 
 
 def aggregate(node: Aggregate, partitions: list[Partition], ctx: ExecutionContext) -> list[Partition]:
     if node.mode is AggregateMode.PARTIAL:
         return [_partial(node, p, ctx) for p in partitions]
-    return [_collected(node, p, ctx) for p in partitions]
+    if node.mode is AggregateMode.FINAL:
+        return [_final_stream(node, p, ctx) for p in partitions]
+    if any(call.distinct for call in node.aggregates):
+        return [_collected(node, p, ctx) for p in partitions]
+    # Without DISTINCT, a single-step aggregate keeps states, not its input: as a partial
+    # aggregate whose merged states are finished at the end.
+    partial = _as_partial(node)
+    return [_partial(partial, p, ctx, finish=node) for p in partitions]

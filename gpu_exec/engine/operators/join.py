@@ -10,6 +10,9 @@ kernel's hash table). RIGHT joins are run mirrored, so the probe side is always 
 join that runs; an inner join builds from its left side instead when that is the broadcast one or,
 both sides being held by exchanges, the smaller. A FULL join remembers which build rows matched
 and emits the others at the end.
+
+A build side that does not fit in memory is spilled (grace hash join, see ``_join_stream``): both
+sides go to spill files by the hash of their keys, and the files are joined pair by pair.
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ import numpy as np
 import pyarrow as pa
 
 from gpu_exec.engine.expressions import evaluate_column, evaluate_columns
+from gpu_exec.engine.operators import grace
+from gpu_exec.engine.pruning import publish_build_keys
 from gpu_exec.engine.streams import Batches, collect, collect_table, concat_batches
 from planner.expr import BinaryOperator, ColumnRef, Expr, Literal, UnaryOperator, column_refs, transform
 from planner.ir import JoinType
@@ -140,11 +145,16 @@ def _has_null_key(exprs, table: Table, ctx: ExecutionContext) -> Column:
 
 class _BuildState:
     """What a join keeps across the probe chunks of one partition: which build rows matched (for
-    FULL's unmatched build rows, emitted at the end) and whether the build keys hold a NULL."""
+    FULL's unmatched build rows, emitted at the end) and whether the build keys hold a NULL.
 
-    def __init__(self) -> None:
+    A spilled build side is joined a spilled partition at a time, but a null-aware join answers
+    from the whole build side: ``build_rows`` (its rows) and ``right_has_null`` are then given,
+    found while it was collected; None: the build side held is the whole."""
+
+    def __init__(self, build_rows: int | None = None, right_has_null: bool | None = None) -> None:
         self.matched: Column | None = None
-        self.right_has_null: bool | None = None
+        self.build_rows = build_rows
+        self.right_has_null = right_has_null
 
     def add_matched(self, mask: Column, num_rows: int, ctx: ExecutionContext) -> None:
         self.matched = mask if self.matched is None else ctx.kernels.binary(
@@ -156,7 +166,8 @@ def _mark(node: Join, left: Table, right: Table, matched: Column, state: _BuildS
     """TRUE where a left row matched; for null-aware marks (``x IN (subquery)``) NULL where the
     answer is unknown: the left key is NULL, or no match while the right side holds a NULL key."""
     k = ctx.kernels
-    if not node.null_aware or k.num_rows(right) == 0:
+    build_rows = k.num_rows(right) if state.build_rows is None else state.build_rows
+    if not node.null_aware or build_rows == 0:
         return matched
     n = k.num_rows(left)
     if state.right_has_null is None:
@@ -364,31 +375,98 @@ def _bounded(chunk: Table, pairs: Callable[[Table], int] | None, limit: int,
         yield from _bounded(piece, pairs, limit, ctx)
 
 
+def _probe(node: Join, probe: Partition, right: Table, state: _BuildState, reservation: Reservation,
+           ctx: ExecutionContext) -> Iterator[Table]:
+    """``probe`` joined chunk by chunk against the held build side ``right`` (the chunk being
+    gathered accounted in ``reservation``), then FULL's unmatched build rows."""
+    k = ctx.kernels
+    target = max(ctx.rows_per_batch, 2 * k.num_rows(right))
+    pairs = _candidate_counter(node, right, ctx)
+    # With keys, each slice rehashes the build side: few big ones. Without, slices are cheap,
+    # and kept about a batch's pairs, as a cross join's (a cancel stops between them).
+    limit = max(_PAIRS_PER_BATCH * ctx.rows_per_batch, 2 * k.num_rows(right)) if node.left_keys \
+        else 2 * ctx.rows_per_batch
+    for chunk in _chunks(probe, target, node.left.schema, reservation, ctx):
+        for piece in _bounded(chunk, pairs, limit, ctx):
+            ctx.check_cancelled()
+            out = _join_chunk(node, piece, right, state, ctx)
+            if k.num_rows(out):
+                yield out
+    tail = _unmatched_build(node, right, state, ctx)
+    if tail is not None and k.num_rows(tail):
+        yield tail
+
+
 def _join_stream(node: Join, probe: Partition, build: Partition, ctx: ExecutionContext) -> Iterator[Table]:
     """One partition of ``node``, oriented so that its left side is the probe and its right the
-    build: the build side collected and held, the probe side joined chunk by chunk as pulled."""
+    build: the build side collected and held, the probe side joined chunk by chunk as pulled.
+
+    A build side that does not fit in memory is spilled by grace-hash partitioning (see
+    gpu_exec.engine.operators.grace): its rows go to spill files by the hash of their join keys,
+    the probe side then goes to files by the same hash, and each pair of files is joined alone,
+    exactly as a whole partition would be (rows with equal keys, NULLs included, always meet in
+    the same pair). What depends on the whole build side — its row count and whether a key is
+    NULL, for a null-aware join — is found while it is collected and given to every pair. Without
+    keys, or when the build side is a broadcast (held by the exchange), it is held as is."""
     k = ctx.kernels
-    reservation = ctx.memory.reservation("Join", detail="build side")
+    types = [e.dtype for e in node.left_keys]
+
+    def key_columns(exprs) -> Callable[[Table], list[Column]]:
+        return lambda t: [k.column(_keys_table(exprs, t, ctx, types), i) for i in range(len(types))]
+
+    # Nothing to split by (no keys), or held by the exchange (a broadcast): never spilled.
+    spillable = bool(node.left_keys) and not (isinstance(build, Batches) and build.shared)
+    held = grace.Held(ctx, node.right.schema, key_columns(node.right_keys) if spillable else None, types,
+                      "Join", "build side")
+    loaded = ctx.memory.reservation("Join", detail="build side, a spilled partition")
     try:
-        right = collect_table(build, node.right.schema, reservation, ctx)
-        state = _BuildState()
-        target = max(ctx.rows_per_batch, 2 * k.num_rows(right))
-        pairs = _candidate_counter(node, right, ctx)
-        # With keys, each slice rehashes the build side: few big ones. Without, slices are cheap,
-        # and kept about a batch's pairs, as a cross join's (a cancel stops between them).
-        limit = max(_PAIRS_PER_BATCH * ctx.rows_per_batch, 2 * k.num_rows(right)) if node.left_keys \
-            else 2 * ctx.rows_per_batch
-        for chunk in _chunks(probe, target, node.left.schema, reservation, ctx):
-            for piece in _bounded(chunk, pairs, limit, ctx):
-                ctx.check_cancelled()
-                out = _join_chunk(node, piece, right, state, ctx)
-                if k.num_rows(out):
-                    yield out
-        tail = _unmatched_build(node, right, state, ctx)
-        if tail is not None and k.num_rows(tail):
-            yield tail
+        right: Table | None = None
+        right_has_null = False
+        if not spillable:
+            right = collect_table(build, node.right.schema, held.reservation, ctx)
+        else:
+            for batch in build:
+                if node.null_aware and not right_has_null and k.num_rows(batch):
+                    right_has_null = k.num_rows(k.filter(batch, _has_null_key(node.right_keys, batch, ctx))) > 0
+                held.add(batch)
+            kept = held.finish()
+            if kept is not None:
+                right = concat_batches(kept, node.right.schema, k)
+                del kept
+                held.reservation.resize(k.nbytes(right))
+        # The build side is collected: ``right`` holds it whole, or it was spilled (None).
+        if right is not None:
+            # Its keys may let the probe side's scans skip row groups (no filter when spilled).
+            publish_build_keys(node, probe, build, right, ctx)
+            yield from _probe(node, probe, right, _BuildState(), held.reservation, ctx)
+            return
+        build_files = held.files
+        assert build_files is not None
+        build_rows = held.rows
+        held.free()
+        probe_files = grace.HashFiles(ctx, node.left.schema, key_columns(node.left_keys), types, "Join-probe")
+        for batch in probe:
+            ctx.check_cancelled()
+            probe_files.add(batch)
+            loaded.record_spill(k.nbytes(batch))
+        how = node.how
+
+        def one_pair(group: list) -> Iterator[Table]:
+            build_file, probe_file = group
+            if not probe_file.rows and how is not JoinType.FULL:
+                return  # no probe rows: nothing to emit but FULL's unmatched build rows
+            if not build_file.rows and how in (JoinType.INNER, JoinType.LEFT_SEMI):
+                return  # no build rows: no match
+            right = grace.load(build_file, loaded, ctx)
+            state = _BuildState(build_rows, right_has_null)
+            yield from _probe(node, probe_file.read(), right, state, loaded, ctx)
+            del right
+            loaded.shrink(loaded.size)
+
+        yield from grace.walk([build_files, probe_files], one_pair, ctx)
     finally:
-        reservation.free()
+        held.close()
+        loaded.free()
 
 
 def join(node: Join, left_parts: list[Partition], right_parts: list[Partition], ctx: ExecutionContext) -> list[Partition]:

@@ -2,9 +2,11 @@
 streaming reader, each cut into batches of at most ``ctx.rows_per_batch`` rows.
 
 A scan's partitions are contiguous groups of row groups (CSV: of files) of about the same size.
-Nothing is read until a partition is pulled, and a partition stops reading once its consumer stops
-pulling (a LIMIT) or the scan's own ``fetch`` is reached. Nothing is cached between scans: a query
-that reads a table twice reads it twice (what bounded memory costs).
+Parquet row groups that the scan's filters, or a join's dynamic filter, rule out by their
+statistics are skipped unread (gpu_exec.engine.pruning). Nothing is read until a partition is
+pulled, and a partition stops reading once its consumer stops pulling (a LIMIT) or the scan's own
+``fetch`` is reached. Nothing is cached between scans: a query that reads a table twice reads it
+twice (what bounded memory costs).
 """
 
 from __future__ import annotations
@@ -14,9 +16,13 @@ from typing import TYPE_CHECKING, Iterator
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
 
+from gpu_exec.engine import pruning
+from gpu_exec.engine.pruning import RowGroupStats, column_positions, may_match, must_match
 from planner.catalog import ParquetFragment, parquet_fragments
 from planner.errors import CatalogError
+from planner.expr import BinaryOp, BinaryOperator, Expr
 
 if TYPE_CHECKING:
     from gpu_exec.engine.context import ExecutionContext
@@ -82,14 +88,101 @@ def _cut(table: Table, remaining: list[int | None], ctx: ExecutionContext) -> It
         offset += length
 
 
-def _parquet_partition(node: TableScan, group: list[ParquetFragment], ctx: ExecutionContext) -> Iterator[Table]:
+class _Pruner:
+    """Which row groups of a scan to read: each is checked, before it is read, against the scan's
+    pushed-down filters and the dynamic filters joins have published for it so far (see
+    gpu_exec.engine.pruning); rows of a row group read are then filtered by the dynamic ones.
+    Counts what it considered, skipped and read in the scan's metrics."""
+
+    def __init__(self, node: TableScan, ctx: ExecutionContext, partitions: int, dynamic: bool) -> None:
+        self.node = node
+        self.ctx = ctx
+        self.partitions = partitions
+        self.dynamic = dynamic and pruning.ENABLED
+        # A scan with a fetch returns its first rows, before any filter: pruning would change which.
+        self.static = list(node.filters) if node.fetch is None and pruning.ENABLED else []
+        self._files: dict[str, tuple[pq.FileMetaData, dict[str, int]]] = {}
+        self.names = ("TableScan", f"TableScan:{node.source.name}")
+        self.filter_rows = True
+        self._rows_in = self._rows_out = 0
+
+    def _file(self, path: str) -> tuple[pq.FileMetaData, dict[str, int]]:
+        if path not in self._files:
+            try:
+                meta = pq.ParquetFile(path).metadata
+            except (OSError, pa.ArrowException) as exc:
+                raise CatalogError(f"table {self.node.source.name!r}: cannot read Parquet file {path!r}: {exc}") from exc
+            self._files[path] = (meta, column_positions(meta))
+        return self._files[path]
+
+    # Row filtering by the dynamic filters stops in a partition once, over at least this many
+    # rows, it kept more than _USELESS of them: the join drops the same rows anyway, and a filter
+    # that keeps nearly everything only copies the batch (row groups are still skipped by their
+    # statistics).
+    _SAMPLE_ROWS = 100_000
+    _USELESS = 0.9
+
+    def filtered(self, rows_in: int, rows_out: int) -> None:
+        self._rows_in += rows_in
+        self._rows_out += rows_out
+        if self._rows_in >= self._SAMPLE_ROWS and self._rows_out > self._USELESS * self._rows_in:
+            self.filter_rows = False
+
+    def dynamic_predicates(self) -> list[Expr]:
+        if not self.dynamic or self.node.fetch is not None:
+            return []
+        return self.ctx.dynamic_filters.predicates(self.node, self.partitions)
+
+    def keep(self, path: str, row_group: int, dynamic: list[Expr]) -> list[Expr] | None:
+        """Read ``row_group`` of ``path``? None when no row of it can pass the filters; else the
+        dynamic filters its rows still need (those its statistics do not show every row passes).
+        Records it (and the bytes read when kept)."""
+        predicates = self.static + dynamic
+        meta, positions = self._file(path)
+        stats = RowGroupStats(meta, row_group, self.node.schema, positions)
+        subqueries = self.ctx.subquery_values
+        keep = all(may_match(p, stats.column, self.node.schema, subqueries) for p in predicates)
+        read = stats.bytes_of(self.node.columns) if keep else 0
+        for name in self.names:
+            self.ctx.record(name, row_groups=1, row_groups_pruned=0 if keep else 1, bytes_scanned=read)
+        if not keep:
+            return None
+        return [p for p in dynamic if not must_match(p, stats.column, self.node.schema)]
+
+
+def _row_filter(table: Table, predicates: list[Expr], ctx: ExecutionContext) -> Table:
+    """The rows of ``table`` that the dynamic filters keep (each is a necessary condition for the
+    row to find a join partner; they are applied at the scan so that nothing else handles them)."""
+    from gpu_exec.engine.expressions import evaluate_column
+
+    k = ctx.kernels
+    predicate = predicates[0]
+    for p in predicates[1:]:
+        predicate = BinaryOp(BinaryOperator.AND, predicate, p, pa.bool_())
+    return k.filter(table, evaluate_column(predicate, table, ctx))
+
+
+def _parquet_partition(node: TableScan, group: list[ParquetFragment], ctx: ExecutionContext,
+                       partitions: int, dynamic: bool = True) -> Iterator[Table]:
     k = ctx.kernels
     remaining: list[int | None] = [node.fetch]
+    pruner = _Pruner(node, ctx, partitions, dynamic)
     for fragment in group:
         for row_group in fragment.row_groups:
             if remaining[0] is not None and remaining[0] <= 0:
                 return
+            # Asked again at each row group: a join may publish its build keys while we read.
+            filters = pruner.keep(fragment.path, row_group, pruner.dynamic_predicates())
+            if filters is None:
+                continue
             table = k.read_parquet(fragment.path, node.columns, [row_group], node.schema)
+            if filters and k.num_rows(table) and pruner.filter_rows:
+                before = k.num_rows(table)
+                table = _row_filter(table, filters, ctx)
+                pruner.filtered(before, k.num_rows(table))
+                if not k.num_rows(table):
+                    continue
+            ctx.record(pruner.names[1], rows=k.num_rows(table))
             yield from _cut(table, remaining, ctx)
 
 
@@ -129,14 +222,21 @@ def split_count(node: TableScan, partitions: int) -> int:
     return max(1, len(split_fragments(parquet_fragments(node.source), partitions)))
 
 
-def scan_split(node: TableScan, split: int, ctx: ExecutionContext) -> Iterator[Table]:
+def scan_split(node: TableScan, split: int, ctx: ExecutionContext, dynamic: bool = False) -> Iterator[Table]:
     """Partition ``split`` of the scan at ``ctx.partitions`` — the same rows, read the same way, as
-    the in-process scan's partition ``split`` (empty past the last one)."""
+    the in-process scan's partition ``split`` (empty past the last one). ``dynamic``: this split
+    has one consumer in its task, whose joins may hand it their build keys (a task's fragment
+    is one partition of each of its operators: one build side per join, whole — a probe side
+    read from a scan split meets a broadcast build side)."""
     if node.source.format == "csv":
         files = _split_files(list(node.source.paths), ctx.partitions)
         return _csv_partition(node, files[split], ctx) if split < len(files) else iter(())
     groups = split_fragments(parquet_fragments(node.source), ctx.partitions)
-    return _parquet_partition(node, groups[split], ctx) if split < len(groups) else iter(())
+    if split >= len(groups):
+        return iter(())
+    if dynamic:
+        ctx.dynamic_filters.scan_started(node)
+    return _parquet_partition(node, groups[split], ctx, 1, dynamic=dynamic)
 
 
 def scan(node: TableScan, ctx: ExecutionContext) -> list[Partition]:
@@ -144,4 +244,5 @@ def scan(node: TableScan, ctx: ExecutionContext) -> list[Partition]:
         files = _split_files(list(node.source.paths), ctx.partitions)
         return [_csv_partition(node, g, ctx) for g in files] or [iter(())]
     groups = split_fragments(parquet_fragments(node.source), ctx.partitions)
-    return [_parquet_partition(node, g, ctx) for g in groups] or [iter(())]
+    ctx.dynamic_filters.scan_started(node)
+    return [_parquet_partition(node, g, ctx, len(groups)) for g in groups] or [iter(())]
