@@ -129,6 +129,8 @@ class DataFrame(ResultConversions):
         # operator, also in ``metrics``), bytes spilled; None before a run.
         self.memory: MemoryStats | None = None
         self.job_summary: JobSummary | None = None  # what the last distributed run did
+        # The dynamic filters the last in-process run's scans were given: (table, predicate).
+        self.dynamic_filters: list[tuple[str, str]] = []
         self._cancel = threading.Event()
 
     # ---- planning (lazy) ----------------------------------------------------------------------
@@ -351,6 +353,7 @@ class DataFrame(ResultConversions):
         ctx.memory_metrics()
         self.metrics = dict(ctx.metrics)
         self.memory = ctx.memory.stats()
+        self.dynamic_filters = ctx.dynamic_filters.applied()
 
     def _run(self, physical: PlanNode, listeners: Sequence[JobListener]) -> pa.Table:
         from gpu_exec.engine.driver import run_plan

@@ -20,6 +20,7 @@ import pyarrow as pa
 
 from gpu_exec.api.dataframe import DataFrame, clean_datafusion_message
 from gpu_exec.api.ddl import TableInfo, execute_statement, show_tables, statement_result, table_infos
+from gpu_exec.api.explain import EXPLAIN_SCHEMA, explained_query
 from planner import sql_text
 from planner import statements as st
 from planner.catalog import normalize_schema
@@ -110,6 +111,9 @@ def _plan(session: Session, text: str, values: dict[str, Any]) -> DataFrame | st
         if _STATEMENT.search(message):
             return _explain_statement(session, text, values)
         raise session.state.planning_error(message) from None
+    explained = explained_query(session, df)
+    if explained is not None:
+        return explained
     statement = translate_statement(df.logical_plan(), ctx, text)  # DESCRIBE plans as a query
     return statement if statement is not None else DataFrame(session, df, step="")
 
@@ -158,8 +162,11 @@ def prepare(session: Session, query: str) -> PreparedStatement:
                 else:
                     raise session.state.planning_error(message) from None
             else:
-                statement = translate_statement(df.logical_plan(), ctx, text)
-                if statement is not None:
+                explained = explained_query(session, df)
+                statement = translate_statement(df.logical_plan(), ctx, text) if explained is None else None
+                if explained is not None:
+                    dataset = EXPLAIN_SCHEMA
+                elif statement is not None:
                     dataset = _result_schema(statement)
                 elif not names:  # planned in full, as Session.sql would: its errors surface now
                     dataset = DataFrame(session, df, step="").physical_plan.schema

@@ -532,6 +532,20 @@ class DynamicFilters:
             return out
 
 
+    def applied(self) -> list[tuple[str, str]]:
+        """(table, predicate text) of each filter joins of this query published for a scan, as
+        it stood at the end (EXPLAIN ANALYZE). A scan applies one once every partition of its
+        join's build side is in it."""
+        from planner.expr import format_expr
+
+        with self._lock:
+            scans = {id(n): n for n in self._keep if isinstance(n, ir.TableScan)}
+            return [(scans[scan_id].source.name,
+                     format_expr(c.predicate if c.predicate is not None else _predicate(c, scans[scan_id].schema)))
+                    for scan_id, per_join in self._by_scan.items() if scan_id in scans
+                    for c in per_join.values()]
+
+
 def _and(parts: list[Expr]) -> Expr:
     out = parts[0]
     for p in parts[1:]:

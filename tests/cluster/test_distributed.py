@@ -77,6 +77,14 @@ def test_session_runs_on_the_cluster(cluster_session: Any) -> None:
     assert summary is not None and summary.tasks == summary.task_runs >= 2
 
 
+def test_explain_analyze_on_the_cluster_reports_the_job(cluster_session: Any) -> None:
+    table = cluster_session.sql("explain analyze select l_returnflag, count(*) from lineitem group by 1").to_arrow()
+    (text,) = table.column("plan").to_pylist()
+    assert "TableScan: lineitem" in text and "-- rows=600572" in text
+    assert ", 3 rows," in text
+    assert "cluster: " in text and " stages, " in text and "shuffled " in text
+
+
 def test_shuffle_bytes_go_worker_to_worker(cluster_session: Any) -> None:
     before = _stats(cluster_session)
     df = cluster_session.sql(query_sql(5))

@@ -465,3 +465,18 @@ def test_remote_cancel_on_an_open_server(tpch_service: FlightSqlServer, uri: str
         error = query.error()
         assert isinstance(error, gpu_exec.QueryCancelled), error
         assert record.state is QueryState.CANCELLED
+
+
+def test_explain_and_explain_analyze_over_flight_sql(adbc_session: AdbcSession) -> None:
+    # A BI or JDBC client sees plans as result rows, as DataFusion answers EXPLAIN.
+    sql = "select n_name from nation join region on n_regionkey = r_regionkey where r_name = 'ASIA'"
+    with adbc_session.connection.cursor() as cursor:
+        cursor.execute(f"explain {sql}")
+        plans = dict(cursor.fetchall())
+        assert set(plans) == {"logical_plan", "physical_plan"}
+        assert "Join(inner)" in plans["physical_plan"] and "TableScan: region" in plans["physical_plan"]
+        cursor.execute(f"explain analyze {sql}")
+        ((kind, text),) = cursor.fetchall()
+        assert kind == "Plan with Metrics"
+        assert "TableScan: nation" in text and "TableScan: region" in text and "-- rows=" in text
+        assert "query: " in text and ", 5 rows," in text
