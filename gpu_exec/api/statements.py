@@ -20,7 +20,8 @@ import pyarrow as pa
 
 from gpu_exec.api.dataframe import DataFrame, clean_datafusion_message
 from gpu_exec.api.ddl import TableInfo, execute_statement, show_tables, statement_result, table_infos
-from gpu_exec.api.explain import EXPLAIN_SCHEMA, explained_query
+from gpu_exec.api.explain import explained_query
+from gpu_exec.api.metadata import metadata_query
 from planner import sql_text
 from planner import statements as st
 from planner.catalog import normalize_schema
@@ -114,6 +115,9 @@ def _plan(session: Session, text: str, values: dict[str, Any]) -> DataFrame | st
     explained = explained_query(session, df)
     if explained is not None:
         return explained
+    metadata = metadata_query(session, df)
+    if metadata is not None:
+        return metadata
     statement = translate_statement(df.logical_plan(), ctx, text)  # DESCRIBE plans as a query
     return statement if statement is not None else DataFrame(session, df, step="")
 
@@ -162,10 +166,10 @@ def prepare(session: Session, query: str) -> PreparedStatement:
                 else:
                     raise session.state.planning_error(message) from None
             else:
-                explained = explained_query(session, df)
-                statement = translate_statement(df.logical_plan(), ctx, text) if explained is None else None
-                if explained is not None:
-                    dataset = EXPLAIN_SCHEMA
+                answered = explained_query(session, df) or metadata_query(session, df)
+                statement = translate_statement(df.logical_plan(), ctx, text) if answered is None else None
+                if answered is not None:
+                    dataset = answered.schema
                 elif statement is not None:
                     dataset = _result_schema(statement)
                 elif not names:  # planned in full, as Session.sql would: its errors surface now

@@ -41,7 +41,7 @@ def _(v: dfx.TableScan, plan: LogicalPlan, t: _Translator) -> _Rel:
     if name not in t.catalog:
         t.unsupported(
             f"table {name!r} is not registered with gpu-exec (only tables registered through gpu-exec "
-            "can be read; information_schema and DataFusion-only tables cannot)"
+            "can be read; information_schema can be queried on its own, not with data tables)"
         )
         return t.stand_in(plan, v)
     source = t.catalog.get(name)

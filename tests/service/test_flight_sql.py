@@ -418,6 +418,10 @@ def test_remote_session_api(uri: str, tpch_data: dict[str, str], tmp_path: Any) 
         assert df.schema.names == ["n_name"]
         assert df.to_pydict() == {"n_name": ["CANADA", "PERU", "UNITED STATES"]}
         assert [b.num_rows for b in remote.sql("select * from region").execute_stream()] == [5]
+        assert remote.sql("select r_name from region order by r_name").to_polars()["r_name"].to_list()[0] == "AFRICA"
+        assert pa.table(remote.sql("select * from region")).num_rows == 5
+        tables = remote.sql("select table_name from information_schema.tables where table_schema = 'public'")
+        assert "nation" in tables.to_pydict()["table_name"]
         with pytest.raises(gpu_exec.SQLError, match=r"1 parameter\(s\).*0 were given"):
             remote.sql("select * from region where r_regionkey = $1")
         with pytest.raises(gpu_exec.CatalogError, match="unknown table 'nowhere'"):
