@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import glob
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +31,13 @@ def normalize_schema(schema: pa.Schema) -> pa.Schema:
 
 
 def _expand(name: str, path: str, suffix: str) -> tuple[str, ...]:
+    """The files of a table: one file, a directory's files with ``suffix`` (recursively), or a
+    glob's matches (``data/*.parquet``, ``data/**/part-*.parquet``), in name order."""
+    if glob.has_magic(path):
+        matches = sorted(f for f in glob.glob(path, recursive=True) if os.path.isfile(f))
+        if not matches:
+            raise CatalogError(f"table {name!r}: no file matches {path!r}")
+        return tuple(matches)
     p = Path(path)
     if not p.exists():
         raise CatalogError(f"table {name!r}: no such file or directory: {path!r}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import glob
 import os
 import shutil
 import tempfile
@@ -164,7 +165,10 @@ class Session:
             source = self.catalog.register_parquet(name, path, schema=schema)
             self.state.managed_tables.pop(name, None)  # the name no longer stands for a CREATE TABLE AS table
             self.state.forget_planner_table(name)
-            self.state.planner.register_parquet(name, os.fspath(path), schema=source.schema if schema else None)
+            # DataFusion plans with the catalog's schema when it was picked, or when a glob names
+            # the files (DataFusion's globs are not Python's: it might not find them).
+            explicit = schema is not None or glob.has_magic(os.fspath(path))
+            self.state.planner.register_parquet(name, os.fspath(path), schema=source.schema if explicit else None)
 
     def register_csv(self, name: str, path: str | os.PathLike[str], *, schema: pa.Schema | None = None,
                      has_header: bool = True, delimiter: str = ",") -> None:

@@ -78,6 +78,30 @@ def test_register_a_directory_of_parquet_files(
         session.close()
 
 
+def test_register_parquet_files_by_glob(tmp_path: Any, sample_tables: dict[str, str],
+                                        connect_for_tests: Callable[..., Any]) -> None:
+    import pyarrow.parquet as pq
+
+    from planner.errors import CatalogError
+
+    table = pq.read_table(sample_tables["items"])
+    (tmp_path / "2024").mkdir()
+    pq.write_table(table.slice(0, 300), tmp_path / "2024" / "part-0.parquet")
+    pq.write_table(table.slice(300, 300), tmp_path / "part-1.parquet")
+    pq.write_table(table.slice(600), tmp_path / "other.parquet")
+    session = connect_for_tests(2)
+    try:
+        session.register_parquet("parts", str(tmp_path / "part-*.parquet"))
+        assert session.sql("select count(*) as n from parts").to_arrow().to_pylist() == [{"n": 300}]
+        session.register_parquet("all_parts", str(tmp_path / "**" / "part-*.parquet"))
+        result = session.sql("select count(*) as n, sum(id) as s from all_parts").to_arrow()
+        assert result.to_pylist() == [{"n": 600, "s": sum(range(600))}]
+        with pytest.raises(CatalogError, match="no file matches"):
+            session.register_parquet("none", str(tmp_path / "nothing-*.parquet"))
+    finally:
+        session.close()
+
+
 def test_explain_marks_every_operator_with_its_device(sample_session: Any) -> None:
     df = sample_session.sql(QUERY)
     for device in (None, "cpu", "gpu"):  # the session's own device (the test device), then each
