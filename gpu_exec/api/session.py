@@ -84,7 +84,8 @@ def connect(
         Seconds a worker keeps trying to reach a peer before its data counts as lost (default 10).
     warehouse
         The directory where ``CREATE TABLE name AS SELECT ...`` writes ``<warehouse>/name/``
-        (default ``./gpu-exec-warehouse``); on a cluster the workers must see the same path.
+        (default ``~/.local/share/gpu-exec/warehouse``, or under ``$XDG_DATA_HOME``); on a cluster the
+        workers must see the same path.
     memory_limit
         Bytes (an int, or a size such as ``"2GB"``) the operators of this session's queries may
         hold at once — what joins, sorts, aggregates and exchanges keep between batches; a query

@@ -23,7 +23,8 @@ def add_scheduler_arguments(parser: argparse.ArgumentParser) -> None:
                         help="the executors' device (auto: the GPU when every executor has one)")
     parser.add_argument("--partitions", type=int, help="partitions per stage (default: the engine's)")
     parser.add_argument("--warehouse", metavar="DIR",
-                        help="where CREATE TABLE ... AS SELECT writes tables (a directory every executor sees)")
+                        help="where CREATE TABLE ... AS SELECT writes tables (a directory every executor sees; "
+                        "default ~/.local/share/gpu-exec/warehouse)")
     parser.add_argument("--auth-file", metavar="FILE",
                         help="TOML file of [tokens] (name = token) and [users] (user = password); "
                         "also read: GPU_EXEC_AUTH_TOKENS, GPU_EXEC_AUTH_USERS, GPU_EXEC_AUTH_FILE. "

@@ -16,6 +16,12 @@ ENV_PREFIX = "GPU_EXEC__"
 MEMORY_LIMIT_ENV = "GPU_EXEC_MEMORY_LIMIT"  # also read as GPU_EXEC__MEMORY_LIMIT, like every setting
 
 
+def default_warehouse() -> str:
+    """``gpu-exec/warehouse`` in the user's data directory (the XDG base directory rule)."""
+    data_home = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
+    return os.path.join(data_home, "gpu-exec", "warehouse")
+
+
 @dataclass(frozen=True, slots=True)
 class Config:
     """``device``: "auto" | "cpu" | "gpu". ``partitions``: parallel partitions per stage (default:
@@ -47,8 +53,9 @@ class Config:
     default: the system's temporary directory).
 
     ``warehouse``: the directory where ``CREATE TABLE ... AS SELECT`` writes its tables
-    (``<warehouse>/<name>/``), made absolute when the configuration is built; on a cluster, the
-    workers must see it at the same path."""
+    (``<warehouse>/<name>/``; default: ``gpu-exec/warehouse`` in the user's data directory,
+    ``$XDG_DATA_HOME`` or ``~/.local/share``, never the current directory), made absolute when the
+    configuration is built; on a cluster, the workers must see it at the same path."""
 
     device: str = "auto"
     partitions: int = 0
@@ -63,7 +70,7 @@ class Config:
     fetch_timeout: float = 10.0
     gpu_memory: str = "async"
     gpu_pool_size: str = ""
-    warehouse: str = "gpu-exec-warehouse"
+    warehouse: str = ""
     memory_limit: int | str = 0
     batch_rows: int = 0
     spill_dir: str = ""
@@ -114,10 +121,10 @@ class Config:
             raise GpuExecError(f"progress must be 'auto', 'on' or 'off', not {self.progress!r}")
         if not isinstance(self.fetch_timeout, (int, float)) or self.fetch_timeout <= 0:
             raise GpuExecError(f"fetch_timeout must be a positive number of seconds, not {self.fetch_timeout!r}")
-        if not isinstance(self.warehouse, (str, os.PathLike)) or not os.fspath(self.warehouse):
+        if not isinstance(self.warehouse, (str, os.PathLike)):
             raise GpuExecError(f"warehouse must be a directory path, not {self.warehouse!r}")
         # Absolute now: workers (and a later chdir) must not resolve it against another directory.
-        warehouse = os.path.abspath(os.path.expanduser(os.fspath(self.warehouse)))
+        warehouse = os.path.abspath(os.path.expanduser(os.fspath(self.warehouse) or default_warehouse()))
         partitions = self.partitions or max(1, os.cpu_count() or 1)
         memory_limit = parse_bytes(self.memory_limit)
         if memory_limit < 0:

@@ -370,3 +370,14 @@ def test_a_failed_file_write_leaves_no_half_file(tmp_path: Path) -> None:
                          ExecutionContext(kernels=ArrowKernels(), partitions=3))
     assert [t.to_pylist() for t in counts] == [[{"count": 3}], [{"count": 0}], [{"count": 2}]]
     assert sorted(os.listdir(tmp_path)) == ["part-00000.parquet", "part-00002.parquet"]
+
+
+def test_the_default_warehouse_is_in_the_users_data_directory(tmp_path: Any, monkeypatch: Any) -> None:
+    from gpu_exec.engine.config import Config
+
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    monkeypatch.chdir(tmp_path)
+    assert Config.build().warehouse == str(tmp_path / "data" / "gpu-exec" / "warehouse")
+    monkeypatch.delenv("XDG_DATA_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert Config.build().warehouse == str(tmp_path / "home" / ".local" / "share" / "gpu-exec" / "warehouse")
