@@ -49,6 +49,11 @@ def _expand(name: str, path: str, suffix: str) -> tuple[str, ...]:
     return (str(p),)
 
 
+def _columns(schema: pa.Schema) -> list[tuple[str, pa.DataType]]:
+    """What files of one table must agree on: column names and types (NULL-ability may differ)."""
+    return [(f.name, f.type) for f in schema]
+
+
 def _declared_columns(name: str, path: str, declared: pa.Schema, files: pa.Schema) -> pa.Schema:
     """The declared columns of a Parquet table, checked against its files: each must be there,
     with the same type (a silent cast could lose digits or fail half way through a query)."""
@@ -116,14 +121,16 @@ class Catalog:
             file_schema = normalize_schema(file_schema.remove_metadata())
             if schema is None:
                 schema = file_schema
-            elif not file_schema.equals(schema):
+            elif _columns(file_schema) != _columns(schema):
                 raise CatalogError(
                     f"table {name!r}: {p!r} has schema {file_schema} but {paths[0]!r} has {schema}"
                 )
+            elif file_schema != schema:  # a column NULL-able in one file is in the table
+                schema = pa.schema([f.with_nullable(f.nullable or g.nullable) for f, g in zip(schema, file_schema)])
         assert schema is not None
         if declared is not None:
             schema = _declared_columns(name, paths[0], declared, schema)
-        return self._add(TableSource(name, "parquet", paths, schema))
+        return self._add(TableSource(name, "parquet", paths, schema, location=os.fspath(path)))
 
     def register_csv(self, name: str, path: str | os.PathLike[str], *, schema: pa.Schema | None = None,
                      has_header: bool = True, delimiter: str = ",") -> TableSource:
@@ -144,7 +151,8 @@ class Catalog:
         elif len(schema) != len(inferred):
             raise CatalogError(f"table {name!r}: {len(schema)} columns are declared but {paths[0]!r} has "
                                f"{len(inferred)}")
-        return self._add(TableSource(name, "csv", paths, normalize_schema(schema), has_header, delimiter))
+        return self._add(TableSource(name, "csv", paths, normalize_schema(schema), has_header, delimiter,
+                                     location=os.fspath(path)))
 
     def _add(self, source: TableSource) -> TableSource:
         self._tables[source.name] = source

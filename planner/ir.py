@@ -84,7 +84,8 @@ class TableSource:
     """Where a registered table's data lives. ``format`` is "parquet" or "csv"; ``paths`` are the
     files (a directory is expanded at registration). ``schema`` is the table's full file schema
     (strings as pa.string()); for CSV, the columns by position, whatever the header line says.
-    ``has_header`` and ``delimiter`` describe CSV files."""
+    ``has_header`` and ``delimiter`` describe CSV files; ``location`` is the path it was
+    registered with (a file, a directory or a glob)."""
 
     name: str
     format: str
@@ -92,6 +93,7 @@ class TableSource:
     schema: pa.Schema
     has_header: bool = True
     delimiter: str = ","
+    location: str = ""
 
 
 @dataclass(frozen=True, slots=True)

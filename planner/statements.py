@@ -98,11 +98,20 @@ class CopyTo:
 
 
 @dataclass(frozen=True)
+class InsertInto:
+    """INSERT INTO name query (or VALUES): ``query`` as in CreateTableAs, its columns already
+    the table's (DataFusion fills and casts them)."""
+
+    name: str
+    query: Any
+
+
+@dataclass(frozen=True)
 class DescribeTable:
     schema: pa.Schema
 
 
-Statement = CreateExternalTable | CreateTableAs | DropTable | CopyTo | DescribeTable
+Statement = CreateExternalTable | CreateTableAs | DropTable | CopyTo | InsertInto | DescribeTable
 
 
 def table_name(qualified: str) -> str:

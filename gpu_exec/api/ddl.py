@@ -140,6 +140,33 @@ def _(statement: st.CopyTo, session: Session) -> DataFrame:
         return _write_frame(session, query, output, file_format)
 
 
+@execute_statement.register(st.InsertInto)
+def _(statement: st.InsertInto, session: Session) -> DataFrame:
+    name = statement.name
+    reasons: list[str] = []
+    with session.state.lock:
+        if name not in session.catalog:
+            raise CatalogError(f"INSERT INTO {name}: unknown table {name!r}")
+        source = session.catalog.get(name)
+        location = source.location
+        if source.format != "parquet" or not os.path.isdir(location):
+            raise UnsupportedSQLError([f"INSERT INTO {name}: only tables of Parquet files in a directory take new "
+                                       f"rows (new files beside the others); {name!r} is {source.format} at "
+                                       f"{location!r}"])
+        query = _query_plan(session, statement.query, reasons)
+        if not reasons and [(f.name, f.type) for f in query.schema] != [(f.name, f.type) for f in source.schema]:
+            reasons.append(f"the rows have columns {query.schema} but the table has {source.schema}")
+        if reasons:
+            raise UnsupportedSQLError([f"INSERT INTO {name}: {r}" for r in reasons])
+        output = OutputTarget(location, extension=".parquet", append=True)
+        frame = _write_frame(session, query, output, FileFormat("parquet"))
+    result = frame.to_arrow()  # outside the lock: other queries run meanwhile
+    with session.state.lock:
+        # The new files join the table; its columns (as declared, or all of the files') stay.
+        session.catalog.register_parquet(name, location, schema=source.schema)
+    return statement_result(session, result)
+
+
 @execute_statement.register(st.CreateTableAs)
 def _(statement: st.CreateTableAs, session: Session) -> DataFrame:
     name = statement.name

@@ -61,5 +61,6 @@ class SessionState:
             return CatalogError(f"unknown table {missing.group(1)!r} (registered: {known})")
         if "not supported" in message and ("DDL" in message or "DML" in message or "Statement" in message):
             return UnsupportedSQLError([f"{message}; gpu-exec runs queries, CREATE [EXTERNAL] TABLE, DROP TABLE, "
-                                        "CREATE VIEW, DROP VIEW, COPY, SHOW TABLES and DESCRIBE"])
+                                        "CREATE VIEW, DROP VIEW, COPY, INSERT INTO, SHOW, DESCRIBE and EXPLAIN "
+                                        "(tables are files: no UPDATE or DELETE)"])
         return SQLError(message)

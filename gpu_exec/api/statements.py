@@ -39,7 +39,7 @@ for ``$name`` (keys with or without the ``$``)."""
 # DataFusion's refusals, with DDL, DML and statements disallowed, of what gpu-exec carries out
 # itself. Views change only DataFusion's view catalog, so DataFusion runs those.
 _VIEW_DDL = re.compile(r"DDL not supported: (CreateView|DropView)")
-_STATEMENT = re.compile(r"(DDL|DML) not supported: (CreateExternalTable|CreateMemoryTable|DropTable|COPY)\b")
+_STATEMENT = re.compile(r"(DDL|DML) not supported: (CreateExternalTable|CreateMemoryTable|DropTable|COPY|Insert Into)\b")
 
 
 @dataclass(frozen=True)

@@ -32,16 +32,20 @@ class OutputTarget:
         The files' extension (".parquet", ".csv").
     replace
         Swap out a directory that already has files (CREATE OR REPLACE TABLE) instead of refusing.
+    append
+        Add the files to a directory that already exists (INSERT INTO), each under a name no
+        earlier write used.
     hint
         How to get past a target that already has files, for the error message.
     """
 
     def __init__(self, target: str, *, extension: str, single_file: bool = False, replace: bool = False,
-                 hint: str = "") -> None:
+                 append: bool = False, hint: str = "") -> None:
         self.target = os.path.abspath(os.path.expanduser(target.removeprefix("file://")))
         self.extension = extension
         self.single_file = single_file
         self.replace = replace
+        self.append = append
         self.hint = hint
         parent, base = os.path.split(self.target)
         # A sibling, so that publishing is a rename on one file system; hidden, so that a scan of
@@ -59,6 +63,10 @@ class OutputTarget:
             return
         if os.path.exists(target) and not os.path.isdir(target):
             raise CatalogError(f"cannot write into {target!r}: it is a file, not a directory")
+        if self.append:
+            if not os.path.isdir(target):
+                raise CatalogError(f"cannot add files to {target!r}: the directory is gone")
+            return
         if not self.replace and os.path.isdir(target) and any(os.scandir(target)):
             raise CatalogError(f"the directory {target!r} already has files; gpu-exec does not overwrite "
                                f"them{hint}")
@@ -81,6 +89,14 @@ class OutputTarget:
                 if os.listdir(self.staging) != [written]:  # the planner merges a one-file write
                     raise CatalogError(f"internal error: a write to one file made {sorted(os.listdir(self.staging))}")
                 os.replace(os.path.join(self.staging, written), self.target)
+                shutil.rmtree(self.staging, ignore_errors=True)
+            elif self.append:
+                self.check()
+                # One rename per file: a reader listing the directory meanwhile may see some of
+                # the new files, never a half-written one.
+                batch = uuid.uuid4().hex[:12]
+                for written in sorted(os.listdir(self.staging)):
+                    os.rename(os.path.join(self.staging, written), os.path.join(self.target, f"{batch}-{written}"))
                 shutil.rmtree(self.staging, ignore_errors=True)
             elif self.replace and os.path.isdir(self.target):
                 old = self.staging.removesuffix(".staging") + ".old"

@@ -290,6 +290,10 @@ def _(v: dfx.Values, plan: LogicalPlan, t: _Translator) -> _Rel:
 
 
 def _values_cell(t: _Translator, cell: DFExpr, dtype: pa.DataType) -> ex.Literal:
+    # DataFusion wraps a constant in a cast to its column's type (strings to Utf8View), or in an
+    # alias once the cast is folded: the entry's value is the constant's, cast below.
+    while cell.variant_name() in ("Cast", "TryCast", "Alias"):
+        cell = _wrap(cell.to_variant().expr())
     if cell.variant_name() != "Literal":
         t.unsupported(f"VALUES entries must be constants, not {cell.canonical_name()}")
         return ex.Literal(None, dtype)

@@ -13,7 +13,7 @@ from datafusion.plan import LogicalPlan
 
 from planner import statements as st
 from planner.catalog import normalize_schema, normalize_type
-from planner.errors import SQLError
+from planner.errors import SQLError, UnsupportedSQLError
 from planner.sql_text import column_definitions
 from planner.translate.translator import _wrap
 
@@ -88,6 +88,15 @@ def _(v: dfx.CopyTo, plan: LogicalPlan, ctx: datafusion.SessionContext, sql: str
     file_type = found.group(1).lower() if found else str(v.file_type())
     return st.CopyTo(_logical_plan(v.input()), v.output_url(), file_type, tuple(v.options().items()),
                      tuple(v.partition_by()))
+
+
+@_translate_statement.register(dfx.DmlStatement)
+def _(v: dfx.DmlStatement, plan: LogicalPlan, ctx: datafusion.SessionContext, sql: str) -> st.Statement:
+    op = str(v.op()).rsplit(".", 1)[-1]
+    if op != "Append":
+        raise UnsupportedSQLError([f"{op} of rows: gpu-exec tables are files it only adds to "
+                                   "(INSERT INTO ... SELECT / VALUES); rewrite the table with CREATE OR REPLACE TABLE AS"])
+    return st.InsertInto(st.table_name(str(v.table_name())), _logical_plan(v.input()))
 
 
 @_translate_statement.register(dfx.DescribeTable)
