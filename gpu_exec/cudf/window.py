@@ -1,4 +1,12 @@
-"""Window functions on the device: change flags and segmented scans over the sorted rows."""
+"""Window functions on the device: change flags, segmented scans and gather maps over the sorted rows.
+
+lag/lead, first/last/nth_value, ntile, percent_rank and cume_dist are index arithmetic over the
+sorted order, as on the CPU (fallback_cpu/window.py): every row's partition and peer-group bounds
+and frame bounds are INT32 columns, and the value is one gather at the position they give (out of
+range where there is none, NULL under NULLIFY: NOTES.md, 'Gather maps'). One gather map covers
+ROWS offsets, RANGE peers and IGNORE NULLS alike, where libcudf's rolling LEAD/LAG and
+nth_element take no per-row frame of peers and no null-skipping lag.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +21,7 @@ from gpu_exec.cudf.columns import (
     CudfColumn,
     CudfTable,
     _all_null,
+    _and,
     _binop,
     _compare,
     _decimal_scalar,
@@ -26,8 +35,8 @@ from gpu_exec.cudf.columns import (
 )
 from gpu_exec.cudf.decimals import _check_precision, _rescale_decimal
 from gpu_exec.cudf.relational import _sort_order
-from gpu_exec.cudf.types import _bool8, _dtype, _int32, _int64, _is_float
-from planner.expr import WindowFrame, WindowFunction
+from gpu_exec.cudf.types import _bool8, _dtype, _float64, _int32, _int64, _is_float
+from planner.expr import WindowFrame, WindowFunction, window_parameter
 
 if TYPE_CHECKING:
     import pylibcudf as plc
@@ -43,6 +52,7 @@ def window(
     arg: int | None,
     partition_by: Sequence[int],
     order_by: Sequence[tuple[int, bool, bool]],
+    default: int | None = None,
 ) -> CudfColumn:
     n = table.table.num_rows()
     if n == 0:
@@ -69,6 +79,13 @@ def window(
         )
         ranks = _int_op(_int_op(peers, _gather_column(peers, part_start), "SUB"), one, "ADD")
         result = CudfColumn(plc.unary.cast(ranks, _dtype(plc.TypeId.UINT64)), pa.uint64())
+    elif func in _DISTRIBUTION:
+        result = _distribution(call, part_start, _group_ends(part_flags, n), peer_flags)
+    elif func in _NAVIGATION:
+        assert arg is not None
+        source = CudfColumn(_gather_column(columns[arg], order), table.schema.field(arg).type)
+        fill = _gather_column(columns[default], order) if default is not None else None
+        result = _navigate(call, source, fill, part_start, _group_ends(part_flags, n), peer_flags)
     else:
         if arg is not None:
             source = CudfColumn(_gather_column(columns[arg], order), table.schema.field(arg).type)
@@ -235,3 +252,140 @@ def _window_min_max(
         ordered, plc.replace.replace_nulls(position, fill), plc.copying.OutOfBoundsPolicy.NULLIFY
     )
     return CudfColumn(picked.columns()[0], source.type)
+
+
+_DISTRIBUTION = {WindowFunction.NTILE, WindowFunction.PERCENT_RANK, WindowFunction.CUME_DIST}
+_NAVIGATION = {WindowFunction.LAG, WindowFunction.LEAD, WindowFunction.FIRST_VALUE,
+               WindowFunction.LAST_VALUE, WindowFunction.NTH_VALUE}
+
+
+def _distribution(
+    call: WindowCall, part_start: plc.Column, part_end: plc.Column, peer_flags: plc.Column
+) -> CudfColumn:
+    """ntile, percent_rank and cume_dist from the partition's size and the row's (or its peer
+    group's) position in it."""
+    Op = plc.binaryop.BinaryOperator
+    n = part_start.size()
+    one = _scalar(1, _int32())
+    size = _int_op(_int_op(part_end, part_start, "SUB"), one, "ADD")
+    if call.func is WindowFunction.NTILE:
+        # SQL's ntile, as DataFusion (and the CPU kernel): s rows in buckets of s // b rows, the
+        # first s % b buckets one row larger; with more buckets than rows, one row each.
+        b = _scalar(min(window_parameter(call) or 1, n + 1), _int32())
+        within = _int_op(_iota(n), part_start, "SUB")
+        rows, extra = _int_op(size, b, "DIV"), _int_op(size, b, "MOD")
+        wider = _int_op(rows, one, "ADD")
+        large = _int_op(extra, wider, "MUL")  # the rows in the larger buckets (at most s)
+        in_large = _int_op(within, wider, "DIV")
+        # rows is 0 only where every row is in a larger bucket; the divisor is kept from zero
+        # (libcudf's integer ÷ 0 is garbage: NOTES.md, 'Integer division').
+        divisor = _binop(rows, one, Op.NULL_MAX, _int32())
+        in_small = _int_op(extra, _int_op(_int_op(within, large, "SUB"), divisor, "DIV"), "ADD")
+        bucket = plc.copying.copy_if_else(in_large, in_small, _compare(within, large, Op.LESS))
+        values = _binop(bucket, one, Op.ADD, _dtype(plc.TypeId.UINT64))
+        return CudfColumn(values, pa.uint64())
+    if call.func is WindowFunction.PERCENT_RANK:
+        # (rank - 1) / (rows - 1); 0 in a partition of one row (0 / 0 there is replaced).
+        before = plc.unary.cast(_int_op(_group_starts(peer_flags, n), part_start, "SUB"), _float64())
+        rest = plc.unary.cast(_int_op(size, one, "SUB"), _float64())
+        ratio = _binop(before, rest, Op.TRUE_DIV, _float64())
+        several = _compare(size, one, Op.GREATER)
+        return CudfColumn(plc.copying.copy_if_else(ratio, _scalar(0.0, _float64()), several), pa.float64())
+    # cume_dist: the rows up to the current row's last peer, over the partition's rows.
+    through = _int_op(_int_op(_group_ends(peer_flags, n), part_start, "SUB"), one, "ADD")
+    ratio = _binop(plc.unary.cast(through, _float64()), plc.unary.cast(size, _float64()), Op.TRUE_DIV, _float64())
+    return CudfColumn(ratio, pa.float64())
+
+
+def _navigate(
+    call: WindowCall,
+    source: CudfColumn,
+    fill: plc.Column | None,
+    part_start: plc.Column,
+    part_end: plc.Column,
+    peer_flags: plc.Column,
+) -> CudfColumn:
+    """lag/lead/first_value/last_value/nth_value: the sorted position each row reads (none
+    before or after the partition, in an empty frame, or past the values there are)."""
+    Op = plc.binaryop.BinaryOperator
+    n = len(source)
+    func = call.func
+    idx = _iota(n)
+    # Offsets past the row count mean "outside the partition" alike; clipping keeps INT32 exact.
+    k = window_parameter(call)
+    k = None if k is None else max(-n - 1, min(n + 1, k))
+    ignore = call.ignore_nulls
+    # counts[j]: non-NULL values in sorted rows [0, j) (n + 1 rows). With IGNORE NULLS a position
+    # is found as a rank r among the non-NULL rows, then read through their positions.
+    valid = plc.unary.is_valid(source.data)
+    running = plc.reduce.scan(plc.unary.cast(valid, _int32()), plc.aggregation.sum(), plc.reduce.ScanType.INCLUSIVE)
+    counts = plc.concatenate.concatenate([plc.Column.from_scalar(_scalar(0, _int32()), 1), running])
+
+    def at(column: plc.Column, offset: int) -> plc.Column:
+        return _int_op(column, _scalar(offset, _int32()), "ADD")
+
+    if func in (WindowFunction.LAG, WindowFunction.LEAD):
+        step = (k or 0) * (-1 if func is WindowFunction.LAG else 1)
+        if not ignore or step == 0:  # lag(x, 0) IGNORE NULLS is x itself, NULL or not
+            rank = at(idx, step)
+            ok = _and(_compare(rank, part_start, Op.GREATER_EQUAL), _compare(rank, part_end, Op.LESS_EQUAL))
+        elif step < 0:  # the |step|-th non-NULL value before the row, in its partition
+            rank = at(_gather_column(counts, idx), step)
+            ok = _compare(rank, _gather_column(counts, part_start), Op.GREATER_EQUAL)
+        else:  # the step-th non-NULL value after the row
+            rank = at(_gather_column(counts, at(idx, 1)), step - 1)
+            ok = _compare(rank, _gather_column(counts, at(part_end, 1)), Op.LESS)
+        ignore = ignore and step != 0
+    else:
+        lo, hi = _frame_bounds(call.frame, part_start, part_end, peer_flags)
+        first, stop = (_gather_column(counts, lo), _gather_column(counts, hi)) if ignore else (lo, hi)
+        if func is WindowFunction.FIRST_VALUE:
+            rank, ok = first, _compare(first, stop, Op.LESS)
+        elif func is WindowFunction.LAST_VALUE:
+            rank, ok = at(stop, -1), _compare(first, stop, Op.LESS)
+        elif not k:  # nth_value(x, 0) and nth_value(x, NULL) are NULL
+            rank, ok = first, plc.Column.from_scalar(_scalar(False, _bool8()), n)
+        elif k > 0:
+            rank = at(first, k - 1)
+            ok = _compare(rank, stop, Op.LESS)
+        else:  # nth_value(x, -k): the k-th from the frame's end
+            rank = at(stop, k)
+            ok = _compare(rank, first, Op.GREATER_EQUAL)
+    # Where there is no row, an index past the end: NULLIFY gathers NULL there (a gather map
+    # holds no NULLs, and a negative index would wrap around).
+    past = _scalar(n, _int32())
+    position = plc.copying.copy_if_else(rank, past, ok)
+    if ignore:
+        rows = plc.stream_compaction.apply_retention_mask(plc.Table([idx]), valid).columns()[0]
+        position = plc.replace.replace_nulls(_gather_column(rows, position), past)
+    taken = _gather_column(source.data, position)
+    if fill is not None:
+        taken = plc.copying.copy_if_else(taken, fill, ok)
+    return CudfColumn(taken, source.type)
+
+
+def _frame_bounds(
+    frame: WindowFrame, part_start: plc.Column, part_end: plc.Column, peer_flags: plc.Column
+) -> tuple[plc.Column, plc.Column]:
+    """Each sorted row's frame as ``[lo, hi)`` sorted positions (INT32; empty when lo >= hi)."""
+    Op = plc.binaryop.BinaryOperator
+    n = part_start.size()
+    stop = _int_op(part_end, _scalar(1, _int32()), "ADD")
+
+    def clipped(offset: int) -> plc.Column:
+        shifted = _int_op(_iota(n), _scalar(max(-n - 1, min(n + 1, offset)), _int32()), "ADD")
+        return _binop(_binop(shifted, part_start, Op.NULL_MAX, _int32()), stop, Op.NULL_MIN, _int32())
+
+    if frame.start is None:
+        lo = part_start
+    elif frame.units == "RANGE":  # CURRENT ROW: the first peer
+        lo = _group_starts(peer_flags, n)
+    else:
+        lo = clipped(frame.start)
+    if frame.end is None:
+        hi = stop
+    elif frame.units == "RANGE":  # CURRENT ROW: past the last peer
+        hi = _int_op(_group_ends(peer_flags, n), _scalar(1, _int32()), "ADD")
+    else:
+        hi = clipped(frame.end + 1)
+    return lo, hi
