@@ -364,11 +364,12 @@ FRAMED_WINDOW_FUNCTIONS = frozenset({
 class WindowFrame:
     """A window frame: rows ``start`` to ``end`` around the current row of its partition.
 
-    ``units`` "ROWS": the bounds count rows (-n is n PRECEDING, 0 CURRENT ROW, n n FOLLOWING).
-    ``units`` "RANGE": 0 is the current row's first (start) or last (end) peer; no other offset
-    exists here (RANGE offsets and GROUPS are refused at translate time). ``None`` is UNBOUNDED
-    PRECEDING as the start, UNBOUNDED FOLLOWING as the end. The three SQL defaults are the class
-    constants; translation returns them (never an equal copy) for those frames."""
+    ``units`` "ROWS": the bounds count rows (-n is n PRECEDING, 0 CURRENT ROW, n n FOLLOWING);
+    "GROUPS": they count peer groups (0 is the current row's group). "RANGE": 0 is the current
+    row's first (start) or last (end) peer; no other offset exists here (RANGE offsets are refused
+    at translate time). ``None`` is UNBOUNDED PRECEDING as the start, UNBOUNDED FOLLOWING as the
+    end. The three SQL defaults are the class constants; translation returns them (never an equal
+    copy) for those frames."""
 
     units: str
     start: int | None

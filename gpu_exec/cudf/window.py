@@ -1,11 +1,12 @@
 """Window functions on the device: change flags, segmented scans and gather maps over the sorted rows.
 
-lag/lead, first/last/nth_value, ntile, percent_rank and cume_dist are index arithmetic over the
-sorted order, as on the CPU (fallback_cpu/window.py): every row's partition and peer-group bounds
-and frame bounds are INT32 columns, and the value is one gather at the position they give (out of
-range where there is none, NULL under NULLIFY: NOTES.md, 'Gather maps'). One gather map covers
-ROWS offsets, RANGE peers and IGNORE NULLS alike, where libcudf's rolling LEAD/LAG and
-nth_element take no per-row frame of peers and no null-skipping lag.
+As on the CPU (fallback_cpu/window.py), every function is index arithmetic over the sorted order:
+each row's partition, peer-group and frame bounds are INT32 columns. lag/lead, first/last/nth_value
+are one gather at the position those give (out of range where there is none, NULL under NULLIFY:
+NOTES.md, 'Gather maps'), one scheme for ROWS and GROUPS offsets, RANGE peers and IGNORE NULLS
+(libcudf's rolling LEAD/LAG aggregations skip no NULLs). Aggregates over frames that start at the
+partition's start read a segmented scan at the frame's end; over other frames, exact sums are
+differences of prefix sums, float sums and MIN/MAX are combined from blocks of 2^j rows.
 """
 
 from __future__ import annotations
@@ -91,14 +92,9 @@ def window(
             source = CudfColumn(_gather_column(columns[arg], order), table.schema.field(arg).type)
         else:
             source = _all_null(pa.int8(), n)
-        frame_end = {
-            WindowFrame.WHOLE_PARTITION: lambda: _group_ends(part_flags, n),
-            WindowFrame.RANGE_TO_CURRENT: lambda: _group_ends(peer_flags, n),
-            WindowFrame.ROWS_TO_CURRENT: lambda: _iota(n),
-        }[call.frame]()
-        result = _window_aggregate(
-            func, source, arg is None, _segments(part_flags), frame_end, call.dtype
-        )
+        lo, hi = _frame_bounds(call.frame, part_start, _group_ends(part_flags, n), peer_flags)
+        frames = _Frames(_segments(part_flags), part_start, lo, hi, running=call.frame.start is None)
+        result = _window_aggregate(func, source, arg is None, frames, call.dtype)
     # Back to the input row order: sorted row i came from input row order[i]: a scatter.
     target = plc.Table([plc.Column.all_null_like(result.data, n)])
     unsorted = plc.copying.scatter(plc.Table([result.data]), order, target).columns()[0]
@@ -168,25 +164,105 @@ def _gather_column(col: plc.Column, indices: plc.Column) -> plc.Column:
     return plc.copying.gather(plc.Table([col]), indices, plc.copying.OutOfBoundsPolicy.NULLIFY).columns()[0]
 
 
+class _Frames:
+    """Reductions over every sorted row's frame ``[lo, hi)`` (INT32 positions), as the CPU's: when
+    every frame starts at its partition's start (``running``), a segmented scan read at the
+    frame's last row; else exact sums as differences of prefix sums, and float sums and min/max
+    from blocks of 2^j rows (``_blocks``)."""
+
+    def __init__(
+        self, groups: plc.groupby.GroupBy, part_start: plc.Column, lo: plc.Column, hi: plc.Column, running: bool
+    ) -> None:
+        Op = plc.binaryop.BinaryOperator
+        self.groups, self.lo, self.hi, self.running = groups, lo, hi, running
+        self.empty = _compare(hi, lo, Op.LESS_EQUAL)
+        # An empty frame reads any row of its partition: masked after.
+        self.last = _binop(_int_op(hi, _scalar(1, _int32()), "SUB"), part_start, Op.NULL_MAX, _int32())
+
+    def counts(self, valid: plc.Column) -> plc.Column:
+        return plc.copying.copy_if_else(_scalar(0, _int64()), self.exact_sum(valid), self.empty)
+
+    def exact_sum(self, values: plc.Column) -> plc.Column:
+        """Integer and decimal sums, in ``values``' type (NULLs already zero)."""
+        if self.running:
+            running = _segmented_scan(self.groups, values, plc.aggregation.sum())
+        else:
+            running = plc.reduce.scan(values, plc.aggregation.sum(), plc.reduce.ScanType.INCLUSIVE)
+        if running.type() != values.type():  # keep the accumulation type, whatever the scan's width
+            running = plc.unary.cast(running, values.type())
+        if self.running:
+            return _gather_column(running, self.last)
+        decimal = values.type().id() in (plc.TypeId.DECIMAL32, plc.TypeId.DECIMAL64, plc.TypeId.DECIMAL128)
+        zero = _decimal_scalar(0, -values.type().scale()) if decimal else _scalar(0, values.type())
+        prefix = plc.concatenate.concatenate([plc.Column.from_scalar(zero, 1), running])
+        before, through = _gather_column(prefix, self.lo), _gather_column(prefix, self.hi)
+        return _binop(through, before, plc.binaryop.BinaryOperator.SUB, values.type())
+
+    def float_sum(self, values: plc.Column) -> plc.Column:
+        if self.running:
+            return _gather_column(_segmented_scan(self.groups, values, plc.aggregation.sum()), self.last)
+        return _blocks(values, self.lo, self.hi, plc.binaryop.BinaryOperator.ADD, _scalar(0.0, values.type()))
+
+    def extreme(self, codes: plc.Column, func: WindowFunction) -> plc.Column:
+        """MIN/MAX of INT32 codes (NULL for a NULL value) over each frame; NULL for no value."""
+        if not self.running:
+            Op = plc.binaryop.BinaryOperator
+            return _blocks(codes, self.lo, self.hi, Op.NULL_MIN if func is WindowFunction.MIN else Op.NULL_MAX, None)
+        kind = plc.aggregation.min() if func is WindowFunction.MIN else plc.aggregation.max()
+        running = _segmented_scan(self.groups, codes, kind)
+        # A scan is NULL at NULL input rows (NOTES.md, 'Scans'): carry the running value forward in
+        # each partition.
+        _, filled = self.groups.replace_nulls(plc.Table([running]), [plc.replace.ReplacePolicy.PRECEDING])
+        return _gather_column(filled.columns()[0], self.last)
+
+
+def _blocks(
+    values: plc.Column, lo: plc.Column, hi: plc.Column, op: plc.binaryop.BinaryOperator, identity: plc.Scalar | None
+) -> plc.Column:
+    """``op`` over ``values[lo:hi]`` for every row: the frame is cut into blocks of 2^j rows, one
+    per set bit of its length (lowest first), each block's value from the level of 2^j-row blocks
+    (level j + 1 built from level j, so one level is held at a time). ``identity`` None: the
+    accumulator starts NULL (NULL_MIN / NULL_MAX skip a NULL side)."""
+    Op = plc.binaryop.BinaryOperator
+    n = values.size()
+    dtype = values.type()
+    acc = plc.Column.all_null_like(values, n) if identity is None else plc.Column.from_scalar(identity, n)
+    position = lo
+    length = _binop(_int_op(hi, lo, "SUB"), _scalar(0, _int32()), Op.NULL_MAX, _int32())
+    top = plc.reduce.reduce(length, plc.aggregation.max(), _int32()) if n else None
+    longest = int(top.to_py() or 0) if top is not None and top.is_valid() else 0
+    level, width = values, 1
+    while width <= longest:
+        step = _scalar(width, _int32())
+        take = _compare(_int_op(length, step, "BITWISE_AND"), _scalar(0, _int32()), Op.NOT_EQUAL)
+        acc = plc.copying.copy_if_else(_binop(acc, _gather_column(level, position), op, dtype), acc, take)
+        position = plc.copying.copy_if_else(_int_op(position, step, "ADD"), position, take)
+        if 2 * width <= longest:
+            # level[i] covers [i, i + width) where i + width <= n; past the end it is NULL (NULLIFY)
+            # and never read.
+            level = _binop(level, _gather_column(level, _int_op(_iota(n), step, "ADD")), op, dtype)
+        width *= 2
+    return acc
+
+
 def _window_aggregate(
     func: WindowFunction,
     source: CudfColumn,
     count_rows: bool,
-    groups: plc.groupby.GroupBy,
-    frame_end: plc.Column,
+    frames: _Frames,
     out_type: pa.DataType,
 ) -> CudfColumn:
-    """A running aggregate from the partition start to ``frame_end`` of every sorted row."""
+    """An aggregate over every sorted row's frame."""
     Op = plc.binaryop.BinaryOperator
     n = len(source)
     ones = plc.Column.from_scalar(_scalar(1, _int64()), n)
     valid = ones if count_rows else plc.unary.cast(plc.unary.is_valid(source.data), _int64())
-    counts = _gather_column(_segmented_scan(groups, valid, plc.aggregation.sum()), frame_end)
+    counts = frames.counts(valid)
     if func is WindowFunction.COUNT:
         return CudfColumn(counts, pa.int64())
     has_value = _compare(counts, _scalar(0, _int64()), Op.GREATER)
     if func in (WindowFunction.MIN, WindowFunction.MAX):
-        return _window_min_max(func, source, groups, frame_end, has_value)
+        return _window_min_max(func, source, frames, has_value)
     t = source.type
     sum_type = sum_type_of(t)
     values = _cast(source, sum_type, safe=False).data
@@ -197,10 +273,7 @@ def _window_aggregate(
         else _scalar(0, values.type())
     )
     values = plc.replace.replace_nulls(values, zero)
-    running = _segmented_scan(groups, values, plc.aggregation.sum())
-    if running.type() != values.type():  # keep the accumulation type, whatever the scan's width
-        running = plc.unary.cast(running, values.type())
-    totals = _gather_column(running, frame_end)
+    totals = frames.float_sum(values) if _is_float(values.type()) else frames.exact_sum(values)
     if func is WindowFunction.SUM:
         if pa.types.is_decimal(out_type):
             rescaled = _rescale_decimal(totals, int(out_type.scale))
@@ -214,8 +287,7 @@ def _window_aggregate(
 def _window_min_max(
     func: WindowFunction,
     source: CudfColumn,
-    groups: plc.groupby.GroupBy,
-    frame_end: plc.Column,
+    frames: _Frames,
     has_value: plc.Column,
 ) -> CudfColumn:
     """Running MIN/MAX of any orderable type through dense codes of the values: a scan over
@@ -229,13 +301,7 @@ def _window_min_max(
         plc.types.NullOrder.AFTER,
         False,
     )
-    codes = plc.unary.cast(codes, _int32())
-    kind = plc.aggregation.min() if func is WindowFunction.MIN else plc.aggregation.max()
-    running = _segmented_scan(groups, codes, kind)
-    # A scan is NULL at NULL input rows (NOTES.md, 'Scans'): carry the running value forward in each
-    # partition.
-    _, filled = groups.replace_nulls(plc.Table([running]), [plc.replace.ReplacePolicy.PRECEDING])
-    at_end = _gather_column(filled.columns()[0], frame_end)
+    at_end = frames.extreme(plc.unary.cast(codes, _int32()), func)
     values = plc.stream_compaction.apply_retention_mask(plc.Table([data]), plc.unary.is_valid(data))
     distinct = plc.stream_compaction.distinct(
         values,
@@ -371,6 +437,8 @@ def _frame_bounds(
     Op = plc.binaryop.BinaryOperator
     n = part_start.size()
     stop = _int_op(part_end, _scalar(1, _int32()), "ADD")
+    if frame.units == "GROUPS":
+        return _group_frame_bounds(frame, part_start, stop, peer_flags)
 
     def clipped(offset: int) -> plc.Column:
         shifted = _int_op(_iota(n), _scalar(max(-n - 1, min(n + 1, offset)), _int32()), "ADD")
@@ -388,4 +456,33 @@ def _frame_bounds(
         hi = _int_op(_group_ends(peer_flags, n), _scalar(1, _int32()), "ADD")
     else:
         hi = clipped(frame.end + 1)
+    return lo, hi
+
+
+def _group_frame_bounds(
+    frame: WindowFrame, part_start: plc.Column, stop: plc.Column, peer_flags: plc.Column
+) -> tuple[plc.Column, plc.Column]:
+    """GROUPS frames: the offsets count peer groups, as the CPU's. Groups are numbered over all
+    the sorted rows; a bound is the first row of group ``g + offset``, clipped to the partition's
+    groups (one past its last group: its end, ``stop``)."""
+    Op = plc.binaryop.BinaryOperator
+    n = part_start.size()
+    one = _scalar(1, _int32())
+    group = _int_op(
+        plc.reduce.scan(plc.unary.cast(peer_flags, _int32()), plc.aggregation.sum(), plc.reduce.ScanType.INCLUSIVE),
+        one,
+        "SUB",
+    )
+    firsts = plc.stream_compaction.apply_retention_mask(plc.Table([_iota(n)]), peer_flags).columns()[0]
+    starts = plc.concatenate.concatenate([firsts, plc.Column.from_scalar(_scalar(n, _int32()), 1)])
+    first = _gather_column(group, part_start)
+    after = _int_op(_gather_column(group, _int_op(stop, one, "SUB")), one, "ADD")
+
+    def bound(offset: int) -> plc.Column:
+        shifted = _int_op(group, _scalar(max(-n - 1, min(n + 1, offset)), _int32()), "ADD")
+        clipped = _binop(_binop(shifted, first, Op.NULL_MAX, _int32()), after, Op.NULL_MIN, _int32())
+        return _gather_column(starts, clipped)
+
+    lo = part_start if frame.start is None else bound(frame.start)
+    hi = stop if frame.end is None else bound(frame.end + 1)
     return lo, hi

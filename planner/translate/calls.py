@@ -73,7 +73,6 @@ _WINDOW_FUNCTIONS = {f.value: f for f in ex.WindowFunction}
 # The functions IGNORE NULLS changes (DataFusion accepts it, without effect, on the others).
 _NULL_TREATMENT = {ex.WindowFunction.LAG, ex.WindowFunction.LEAD, ex.WindowFunction.FIRST_VALUE,
                    ex.WindowFunction.LAST_VALUE, ex.WindowFunction.NTH_VALUE}
-_VALUE_FUNCTIONS = {ex.WindowFunction.FIRST_VALUE, ex.WindowFunction.LAST_VALUE, ex.WindowFunction.NTH_VALUE}
 
 
 def _window_call(t: _Translator, v: dfx.WindowExpr, w: DFExpr, scope: _Scope, out: pa.Field) -> ex.WindowCall:
@@ -95,13 +94,14 @@ def _window_call(t: _Translator, v: dfx.WindowExpr, w: DFExpr, scope: _Scope, ou
     order_by = _sort_keys(t, v.get_sort_exprs(raw), scope)
     func = func or ex.WindowFunction.ROW_NUMBER
     if func in ex.FRAMED_WINDOW_FUNCTIONS:
-        frame = _window_frame(v.get_frame(raw), bool(order_by), func in _VALUE_FUNCTIONS)
+        frame = _window_frame(v.get_frame(raw), bool(order_by))
     else:  # SQL ignores the frame of the ranking functions, lag/lead and ntile
         frame = ex.WindowFrame.RANGE_TO_CURRENT if order_by else ex.WindowFrame.WHOLE_PARTITION
     if frame is None:
-        supported = "ROWS frames and RANGE frames bounded by UNBOUNDED or CURRENT ROW" if func in _VALUE_FUNCTIONS else (
-            "the default frames and ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW")
-        t.unsupported(f"unsupported window frame in {inner.canonical_name()}: gpu-exec runs {supported}")
+        t.unsupported(
+            f"unsupported window frame in {inner.canonical_name()}: gpu-exec runs ROWS and GROUPS frames "
+            "and RANGE frames bounded by UNBOUNDED PRECEDING/FOLLOWING or CURRENT ROW (not RANGE offsets)"
+        )
         frame = ex.WindowFrame.WHOLE_PARTITION
     args = _window_parameters(t, func, args, inner, ignore_nulls and func in _NULL_TREATMENT)
     return ex.WindowCall(
@@ -167,15 +167,14 @@ def _check_window_modifiers(t: _Translator, w: DFExpr) -> bool:
     return _proto_field(node, _PB_WINDOW_NULL_TREATMENT) == _PB_IGNORE_NULLS
 
 
-def _window_frame(frame: Any, ordered: bool, any_rows: bool) -> ex.WindowFrame | None:
-    """gpu-exec's frame for DataFusion's, or None when it is not one gpu-exec runs: ROWS frames
-    with any offsets when ``any_rows`` (the value functions), else the frames starting UNBOUNDED
-    PRECEDING and ending at the current row or UNBOUNDED FOLLOWING (the aggregates); RANGE frames
-    bounded by UNBOUNDED and CURRENT ROW (peers). RANGE offsets and GROUPS are not run."""
+def _window_frame(frame: Any, ordered: bool) -> ex.WindowFrame | None:
+    """gpu-exec's frame for DataFusion's, or None when it is not one gpu-exec runs: ROWS and GROUPS
+    frames with any offsets; RANGE frames bounded by UNBOUNDED and CURRENT ROW (peers). RANGE
+    offsets are not run (they need arithmetic on the ORDER BY key's type)."""
     if frame is None:
         return ex.WindowFrame.RANGE_TO_CURRENT if ordered else ex.WindowFrame.WHOLE_PARTITION
     units = str(frame.get_frame_units()).upper()
-    if units not in ("ROWS", "RANGE"):
+    if units not in ("ROWS", "RANGE", "GROUPS"):
         return None
     lower, upper = _frame_bound(frame.get_lower_bound(), units), _frame_bound(frame.get_upper_bound(), units)
     if lower is None or upper is None:
@@ -190,17 +189,17 @@ def _window_frame(frame: Any, ordered: bool, any_rows: bool) -> ex.WindowFrame |
     for known in (ex.WindowFrame.WHOLE_PARTITION, ex.WindowFrame.RANGE_TO_CURRENT, ex.WindowFrame.ROWS_TO_CURRENT):
         if found == known:
             return known
-    return found if any_rows else None
+    return found
 
 
 def _frame_bound(bound: Any, units: str) -> tuple[int | None] | None:
-    """A bound as ``ex.WindowFrame`` holds it (an int, or None for UNBOUNDED), or None for a RANGE
-    offset."""
+    """A bound as ``ex.WindowFrame`` holds it (a row or group offset, or None for UNBOUNDED), or
+    None for a RANGE offset."""
     if bound.is_unbounded():
         return (None,)
     if bound.is_current_row():
         return (0,)
-    if units != "ROWS":
+    if units == "RANGE":
         return None
     offset = int(bound.get_offset())
     return (-offset if bound.is_preceding() else offset,)

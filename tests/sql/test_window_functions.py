@@ -1,7 +1,8 @@
-"""lag/lead, first/last/nth_value, ntile, percent_rank and cume_dist against DataFusion: several
-partitions and orderings, ties and NULLs in keys and values, ROWS and RANGE frames, offsets past
-the partition, defaults, IGNORE NULLS; with one and several partitions (a hash exchange on the
-PARTITION BY keys before the window), on the session's device."""
+"""lag/lead, first/last/nth_value, ntile, percent_rank and cume_dist, and aggregates over ROWS,
+RANGE and GROUPS frames, against DataFusion: several partitions and orderings, ties and NULLs in
+keys and values, offsets past the partition, defaults, IGNORE NULLS; with one and several
+partitions (a hash exchange on the PARTITION BY keys before the window), on the session's
+device."""
 
 from __future__ import annotations
 
@@ -69,6 +70,21 @@ QUERIES = [
     "select id, grp, row_number() over (partition by grp order by id), lag(v) over (partition by grp order by id), "
     "sum(v) over (partition by grp order by id rows between unbounded preceding and current row), "
     "cume_dist() over (partition by grp order by o) from g",
+    # Aggregates over sliding ROWS frames and RANGE frames from the current row's peers.
+    "select id, sum(v) over (partition by grp order by id rows between 2 preceding and 2 following), "
+    "avg(amount) over (partition by grp order by id rows between 1 following and 5 following), "
+    "count(name) over (partition by grp order by id rows between 3 preceding and 1 preceding) from g",
+    "select id, min(name) over (partition by grp order by id rows between current row and 3 following), "
+    "max(v) over (partition by grp order by id rows between unbounded preceding and 1 preceding), "
+    "count(*) over (order by id rows between 10 preceding and 10 following) from g",
+    "select g.id, sum(v) over (partition by grp order by o range between current row and unbounded following), "
+    "max(amount) over (partition by grp order by o desc range between current row and current row), "
+    "avg(x) over (order by g.id rows between 1 preceding and 1 following) from g join t on g.id = t.id",
+    # GROUPS frames: offsets in peer groups (NULL keys are one group).
+    "select id, sum(v) over (partition by grp order by o groups between 1 preceding and 1 following), "
+    "count(*) over (order by o nulls first groups between 2 following and unbounded following), "
+    "max(o) over (partition by grp order by o desc groups between unbounded preceding and 1 preceding), "
+    "last_value(o) over (partition by grp order by o groups between current row and 2 following) from g",
     # Empty input.
     "select k, lag(w) over (order by k), ntile(2) over (order by k), cume_dist() over (order by k), first_value(w) over () from e",
 ]
@@ -87,8 +103,9 @@ def test_window_function_matches_datafusion(
         ("select lead(v, 2) ignore nulls over (order by id) from g", "IGNORE NULLS reading 2 rows ahead"),
         ("select lag(v, -3) ignore nulls over (order by id) from g", "IGNORE NULLS reading 3 rows ahead"),
         ("select first_value(v) over (order by o range between 1 preceding and 1 following) from g", "window frame"),
-        ("select last_value(v) over (order by o groups between 1 preceding and current row) from g", "window frame"),
-        ("select sum(v) over (order by id rows between 1 preceding and 1 following) from g", "window frame"),
+        ("select last_value(x) over (order by day range between interval '1' day preceding and current row) from t",
+         "window frame"),
+        ("select sum(v) over (order by o range between 2 preceding and current row) from g", "window frame"),
     ],
 )
 def test_refused_window_calls_name_their_reason(sql: str, reason: str, tables: dict[str, str], assert_translation_raises) -> None:
