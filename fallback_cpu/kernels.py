@@ -140,8 +140,9 @@ class ArrowKernels:
         arg: int | None,
         partition_by: Sequence[int],
         order_by: Sequence[tuple[int, bool, bool]],
+        default: int | None = None,
     ) -> pa.Array:
-        return window.window(table, call, arg, partition_by, order_by)
+        return window.window(table, call, arg, partition_by, order_by, default)
 
     # ---- expressions (fallback_cpu.arithmetic, .cast, .strings, .functions, .aggregate) -------
 

@@ -1,4 +1,11 @@
-"""Window functions: numpy running aggregates and ranks over the sorted rows."""
+"""Window functions: numpy running aggregates, ranks and frame positions over the sorted rows.
+
+The rows are sorted by partition, then by the ORDER BY keys; every function is then index
+arithmetic over that order: a partition's first and last row, a peer group's, a frame's bounds,
+and for IGNORE NULLS the running count of non-NULL values (the k-th non-NULL value of a frame is
+found by its rank among the non-NULL rows). Aggregates over frames that start at the partition's
+start read a running scan at the frame's end; over other frames, exact sums are differences of
+prefix sums, float sums and MIN/MAX are combined from blocks of 2^j rows (``_blocks``)."""
 
 from __future__ import annotations
 
@@ -25,7 +32,7 @@ from fallback_cpu.decimals import (
 )
 from fallback_cpu.relational import sort_indices
 from fallback_cpu.types import sum_type_of
-from planner.expr import WindowFrame, WindowFunction
+from planner.expr import WindowFrame, WindowFunction, window_parameter
 
 if TYPE_CHECKING:
     from planner.expr import WindowCall
@@ -37,6 +44,7 @@ def window(
     arg: int | None,
     partition_by: Sequence[int],
     order_by: Sequence[tuple[int, bool, bool]],
+    default: int | None = None,
 ) -> pa.Array:
     n = table.num_rows
     sort_spec = [(p, True, True) for p in partition_by] + list(order_by)
@@ -58,31 +66,226 @@ def window(
         peer_count = np.cumsum(peer_flags)
         values = peer_count - peer_count[part_start] + 1
         result = _from_numpy(values.astype(np.uint64), None, pa.uint64())
+    elif func in _DISTRIBUTION:
+        result = _distribution(call, part_start, _group_ends(part_flags), peer_flags)
+    elif func in _NAVIGATION:
+        assert arg is not None
+        source = _array(table.column(arg)).take(take)
+        fill = _array(table.column(default)).take(take) if default is not None else None
+        result = _navigate(call, source, fill, part_start, _group_ends(part_flags), peer_flags)
     else:
         source = _array(table.column(arg)).take(take) if arg is not None else pa.nulls(n, pa.int8())
-        frame_end = {
-            WindowFrame.WHOLE_PARTITION: _group_ends(part_flags),
-            WindowFrame.RANGE_TO_CURRENT: _group_ends(peer_flags),
-            WindowFrame.ROWS_TO_CURRENT: np.arange(n),
-        }[call.frame]
-        result = _window_aggregate(func, source, arg is None, part_start, frame_end, call.dtype)
+        lo, hi = _frame_bounds(call.frame, part_start, _group_ends(part_flags), peer_flags)
+        frames = _Frames(part_start, lo, hi, running=call.frame.start is None)
+        result = _window_aggregate(func, source, arg is None, frames, call.dtype)
     inverse = np.empty(n, dtype=np.int64)
     inverse[order] = np.arange(n, dtype=np.int64)
     with _data_errors(f"window {func.value}"):
         return _cast_array(result.take(pa.array(inverse)), call.dtype, safe=False)
 
 
+_DISTRIBUTION = {WindowFunction.NTILE, WindowFunction.PERCENT_RANK, WindowFunction.CUME_DIST}
+_NAVIGATION = {WindowFunction.LAG, WindowFunction.LEAD, WindowFunction.FIRST_VALUE,
+               WindowFunction.LAST_VALUE, WindowFunction.NTH_VALUE}
+
+
+def _distribution(
+    call: WindowCall, part_start: np.ndarray, part_end: np.ndarray, peer_flags: np.ndarray
+) -> pa.Array:
+    """ntile, percent_rank and cume_dist from the partition's size and the row's (or its peer
+    group's) position in it."""
+    n = len(part_start)
+    size = part_end - part_start + 1
+    if call.func is WindowFunction.NTILE:
+        # SQL's ntile, as DataFusion: s rows in buckets of s // b rows, the first s % b buckets
+        # one row larger; with more buckets than rows, one row each. Row order only, not peers.
+        # (b past the row count acts as b = n + 1: clipped to keep int64 exact.)
+        b = min(window_parameter(call) or 1, n + 1)
+        within = np.arange(n) - part_start
+        rows, extra = size // b, size % b
+        large = extra * (rows + 1)  # the rows in the larger buckets
+        values = np.where(
+            within < large,
+            within // (rows + 1),
+            extra + (within - large) // np.maximum(rows, 1),
+        ) + 1
+        return _from_numpy(values.astype(np.uint64), None, pa.uint64())
+    if call.func is WindowFunction.PERCENT_RANK:
+        # (rank - 1) / (rows - 1); 0 in a partition of one row.
+        before = (_group_starts(peer_flags) - part_start).astype(np.float64)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            values = np.where(size > 1, before / (size - 1), 0.0)
+        return _from_numpy(values, None, pa.float64())
+    # cume_dist: the rows up to the current row's last peer, over the partition's rows.
+    through = (_group_ends(peer_flags) - part_start + 1).astype(np.float64)
+    return _from_numpy(through / np.maximum(size, 1), None, pa.float64())
+
+
+def _navigate(
+    call: WindowCall,
+    source: pa.Array,
+    fill: pa.Array | None,
+    part_start: np.ndarray,
+    part_end: np.ndarray,
+    peer_flags: np.ndarray,
+) -> pa.Array:
+    """lag/lead/first_value/last_value/nth_value: the sorted position each row reads (NULL where
+    there is none: before or after the partition, an empty frame, too few values)."""
+    n = len(source)
+    func = call.func
+    idx = np.arange(n, dtype=np.int64)
+    # Offsets past the row count mean "outside the partition" alike; clipping keeps int64 exact.
+    k = window_parameter(call)
+    k = None if k is None else max(-n - 1, min(n + 1, k))
+    ignore = call.ignore_nulls
+    # counts[j]: non-NULL values in sorted rows [0, j); positions: those rows. With IGNORE NULLS
+    # a position is found as a rank r among the non-NULL rows, then read through positions[r].
+    valid = _valid_mask(source)
+    counts = np.concatenate([np.zeros(1, np.int64), np.cumsum(valid, dtype=np.int64)])
+    if func in (WindowFunction.LAG, WindowFunction.LEAD):
+        step = (k or 0) * (-1 if func is WindowFunction.LAG else 1)
+        if not ignore or step == 0:  # lag(x, 0) IGNORE NULLS is x itself, NULL or not
+            rank = idx + step
+            ok = (rank >= part_start) & (rank <= part_end)
+        elif step < 0:  # the |step|-th non-NULL value before the row, in its partition
+            rank = counts[idx] + step
+            ok = rank >= counts[part_start]
+        else:  # the step-th non-NULL value after the row
+            rank = counts[idx + 1] + step - 1
+            ok = rank < counts[part_end + 1]
+        ignore = ignore and step != 0
+    else:
+        lo, hi = _frame_bounds(call.frame, part_start, part_end, peer_flags)
+        first, stop = (counts[lo], counts[hi]) if ignore else (lo, hi)
+        if func is WindowFunction.FIRST_VALUE:
+            rank, ok = first, first < stop
+        elif func is WindowFunction.LAST_VALUE:
+            rank, ok = stop - 1, first < stop
+        elif not k:  # nth_value(x, 0) and nth_value(x, NULL) are NULL
+            rank, ok = first, np.zeros(n, bool)
+        elif k > 0:
+            rank = first + k - 1
+            ok = rank < stop
+        else:  # nth_value(x, -k): the k-th from the frame's end
+            rank = stop + k
+            ok = rank >= first
+    rank = np.where(ok, rank, 0)
+    position = np.flatnonzero(valid)[rank[ok]] if ignore else rank[ok]
+    picked = np.zeros(n, np.int64)
+    picked[ok] = position
+    taken = source.take(pa.array(picked, mask=~ok))
+    if fill is None:
+        return taken
+    return pc.if_else(pa.array(ok), taken, fill)
+
+
+def _frame_bounds(
+    frame: WindowFrame, part_start: np.ndarray, part_end: np.ndarray, peer_flags: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each sorted row's frame as ``[lo, hi)`` sorted positions (empty when lo >= hi)."""
+    n = len(part_start)
+    idx = np.arange(n, dtype=np.int64)
+    stop = part_end + 1
+    if frame.units == "GROUPS":
+        return _group_frame_bounds(frame, part_start, part_end, peer_flags)
+    if frame.start is None:
+        lo = part_start
+    elif frame.units == "RANGE":  # CURRENT ROW: the first peer
+        lo = _group_starts(peer_flags)
+    else:
+        lo = np.clip(idx + max(-n - 1, min(n + 1, frame.start)), part_start, stop)
+    if frame.end is None:
+        hi = stop
+    elif frame.units == "RANGE":  # CURRENT ROW: past the last peer
+        hi = _group_ends(peer_flags) + 1
+    else:
+        hi = np.clip(idx + max(-n - 1, min(n + 1, frame.end)) + 1, part_start, stop)
+    return lo, hi
+
+
+class _Frames:
+    """Reductions over every sorted row's frame ``[lo, hi)``. When every frame starts at its
+    partition's start (``running``), a running scan within the partition read at the frame's last
+    row; else exact sums as differences of prefix sums, and float sums and min/max from blocks of
+    2^j rows (``_blocks``)."""
+
+    def __init__(self, part_start: np.ndarray, lo: np.ndarray, hi: np.ndarray, running: bool) -> None:
+        self.part_start, self.lo, self.hi, self.running = part_start, lo, hi, running
+        self.empty = hi <= lo
+        self.last = np.maximum(hi - 1, part_start)  # an empty frame reads any row: masked after
+
+    def counts(self, valid: np.ndarray) -> np.ndarray:
+        return np.where(self.empty, 0, self.exact_sum(valid.astype(np.int64)))
+
+    def exact_sum(self, values: np.ndarray) -> np.ndarray:
+        """Integer sums (int64 wraps like DataFusion; Python ints are exact)."""
+        if self.running:
+            return _segmented_prefix(values, self.part_start)[self.last]
+        prefix = np.concatenate([np.zeros(1, dtype=values.dtype), np.cumsum(values)])
+        return prefix[self.hi] - prefix[self.lo]
+
+    def reduce(self, values: np.ndarray, op: Callable[[Any, Any], Any], identity: Any) -> np.ndarray:
+        if self.running:
+            return _segmented_scan(values, self.part_start, op)[self.last]
+        return _blocks(values, self.lo, self.hi, op, identity)
+
+
+def _blocks(
+    values: np.ndarray, lo: np.ndarray, hi: np.ndarray, op: Callable[[Any, Any], Any], identity: Any
+) -> np.ndarray:
+    """``op`` over ``values[lo:hi]`` for every row: the frame is cut into blocks of 2^j rows, one
+    per set bit of its length (lowest first), each block's value from the level of 2^j-row blocks
+    (level j + 1 built from level j, so one level is held at a time). A float sum adds log2(rows)
+    block sums, each summed pairwise: no running sum's cancellation across the partition."""
+    n = len(values)
+    acc = np.full(n, identity, dtype=values.dtype)
+    position = lo.astype(np.int64).copy()
+    length = np.maximum(hi - lo, 0)
+    longest = int(length.max(initial=0))
+    level, width = values, 1
+    while width <= longest:
+        rows = np.flatnonzero(length & width)
+        if len(rows):
+            acc[rows] = op(acc[rows], level[position[rows]])
+            position[rows] += width
+        if 2 * width <= longest:
+            # level[i] covers [i, i + width) where i + width <= n; beyond, it is never read.
+            wider = level.copy()
+            wider[: n - width] = op(level[: n - width], level[width:])
+            level = wider
+        width *= 2
+    return acc
+
+
+def _group_frame_bounds(
+    frame: WindowFrame, part_start: np.ndarray, part_end: np.ndarray, peer_flags: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """GROUPS frames: the offsets count peer groups. Groups are numbered over all the sorted
+    rows; a frame bound is the first row of group ``g + offset``, clipped to the partition's
+    groups (one past its last group: its end)."""
+    n = len(part_start)
+    group = np.cumsum(peer_flags, dtype=np.int64) - 1
+    starts = np.append(np.flatnonzero(peer_flags), n)  # the first row of each group, then n
+    first, after = group[part_start], group[part_end] + 1
+
+    def bound(offset: int) -> np.ndarray:
+        return starts[np.clip(group + max(-n - 1, min(n + 1, offset)), first, after)]
+
+    lo = part_start if frame.start is None else bound(frame.start)
+    hi = part_end + 1 if frame.end is None else bound(frame.end + 1)
+    return lo, hi
+
+
 def _window_aggregate(
     func: WindowFunction,
     source: pa.Array,
     count_rows: bool,
-    part_start: np.ndarray,
-    frame_end: np.ndarray,
+    frames: _Frames,
     out_type: pa.DataType,
 ) -> pa.Array:
-    """A running aggregate from the partition start to ``frame_end`` of every sorted row."""
+    """An aggregate over every sorted row's frame."""
     valid = np.ones(len(source), bool) if count_rows else _valid_mask(source)
-    counts = _segmented_prefix(valid.astype(np.int64), part_start)[frame_end]
+    counts = frames.counts(valid)
     if func is WindowFunction.COUNT:
         return pa.array(counts, type=pa.int64())
     has_value = counts > 0
@@ -91,19 +294,18 @@ def _window_aggregate(
         # codes, then the value back through any row that holds that code.
         codes = _numpy_values(pc.rank(source, sort_keys="ascending", tiebreaker="dense")).astype(np.int64)
         if func is WindowFunction.MIN:
-            scanned = _segmented_scan(
-                np.where(valid, codes, np.iinfo(np.int64).max), part_start, np.minimum
-            )
+            top = np.iinfo(np.int64).max
+            scanned = frames.reduce(np.where(valid, codes, top), np.minimum, top)
         else:
-            scanned = _segmented_scan(np.where(valid, codes, -1), part_start, np.maximum)
+            scanned = frames.reduce(np.where(valid, codes, -1), np.maximum, -1)
         representative = np.zeros(int(codes.max(initial=0)) + 1, dtype=np.int64)
         representative[codes] = np.arange(len(codes))
-        picked = representative[np.clip(scanned[frame_end], 0, len(representative) - 1)]
+        picked = representative[np.clip(scanned, 0, len(representative) - 1)]
         return source.take(pa.array(picked, mask=~has_value))
     t = source.type
     if pa.types.is_decimal(t) or pa.types.is_integer(t):
         dec = _Dec.of(source)
-        totals = _segmented_prefix(np.where(valid, dec.values, 0), part_start)[frame_end]
+        totals = frames.exact_sum(np.where(valid, dec.values, 0))
         scale = dec.scale
         if func is WindowFunction.SUM:
             if pa.types.is_decimal(out_type):
@@ -128,7 +330,7 @@ def _window_aggregate(
         with np.errstate(invalid="ignore", divide="ignore"):
             return _from_numpy(as_float / np.where(has_value, counts, 1), has_value, pa.float64())
     values = np.where(valid, _numpy_values(source.cast(pa.float64()), 0.0), 0.0)
-    totals = _segmented_scan(values, part_start, np.add)[frame_end]
+    totals = frames.reduce(values, np.add, 0.0)
     if func is WindowFunction.SUM:
         return _from_numpy(totals, has_value, pa.float64())
     with np.errstate(invalid="ignore", divide="ignore"):

@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any, ClassVar, Iterator
 
 import pyarrow as pa
 
@@ -41,6 +41,8 @@ __all__ = [
     "WindowFunction",
     "WindowFrame",
     "WindowCall",
+    "FRAMED_WINDOW_FUNCTIONS",
+    "window_parameter",
     "child_exprs",
     "walk",
     "column_refs",
@@ -339,19 +341,73 @@ class WindowFunction(enum.Enum):
     MIN = "min"
     MAX = "max"
     COUNT = "count"
+    # Window-only functions. lag/lead/first_value/last_value/nth_value keep the argument's type;
+    # ntile is UInt64, percent_rank and cume_dist Float64 (DataFusion's types).
+    LAG = "lag"
+    LEAD = "lead"
+    FIRST_VALUE = "first_value"
+    LAST_VALUE = "last_value"
+    NTH_VALUE = "nth_value"
+    NTILE = "ntile"
+    PERCENT_RANK = "percent_rank"
+    CUME_DIST = "cume_dist"
 
 
-class WindowFrame(enum.Enum):
-    """The frames gpu-exec runs: SQL's defaults (anything else is refused at translate time)."""
+# The functions whose result depends on the frame (the others see their whole partition, in order).
+FRAMED_WINDOW_FUNCTIONS = frozenset({
+    WindowFunction.SUM, WindowFunction.AVG, WindowFunction.MIN, WindowFunction.MAX, WindowFunction.COUNT,
+    WindowFunction.FIRST_VALUE, WindowFunction.LAST_VALUE, WindowFunction.NTH_VALUE,
+})
 
-    WHOLE_PARTITION = "ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING"  # no ORDER BY
-    RANGE_TO_CURRENT = "RANGE BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW"  # ORDER BY, peers included
-    ROWS_TO_CURRENT = "ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW"
+
+@dataclass(frozen=True, slots=True)
+class WindowFrame:
+    """A window frame: rows ``start`` to ``end`` around the current row of its partition.
+
+    ``units`` "ROWS": the bounds count rows (-n is n PRECEDING, 0 CURRENT ROW, n n FOLLOWING);
+    "GROUPS": they count peer groups (0 is the current row's group). "RANGE": 0 is the current
+    row's first (start) or last (end) peer; no other offset exists here (RANGE offsets are refused
+    at translate time). ``None`` is UNBOUNDED PRECEDING as the start, UNBOUNDED FOLLOWING as the
+    end. The three SQL defaults are the class constants; translation returns them (never an equal
+    copy) for those frames."""
+
+    units: str
+    start: int | None
+    end: int | None
+
+    WHOLE_PARTITION: ClassVar[WindowFrame]  # no ORDER BY (or a frame unbounded on both sides)
+    RANGE_TO_CURRENT: ClassVar[WindowFrame]  # ORDER BY's default, peers included
+    ROWS_TO_CURRENT: ClassVar[WindowFrame]
+
+    @property
+    def name(self) -> str:
+        return next((n for n in _FRAME_NAMES if getattr(WindowFrame, n) == self), "") or self.sql()
+
+    def sql(self) -> str:
+        def bound(offset: int | None, unbounded: str) -> str:
+            if offset is None:
+                return f"UNBOUNDED {unbounded}"
+            if offset == 0:
+                return "CURRENT ROW"
+            return f"{abs(offset)} {'PRECEDING' if offset < 0 else 'FOLLOWING'}"
+
+        return f"{self.units} BETWEEN {bound(self.start, 'PRECEDING')} AND {bound(self.end, 'FOLLOWING')}"
+
+
+_FRAME_NAMES = ("WHOLE_PARTITION", "RANGE_TO_CURRENT", "ROWS_TO_CURRENT")
+WindowFrame.WHOLE_PARTITION = WindowFrame("ROWS", None, None)
+WindowFrame.RANGE_TO_CURRENT = WindowFrame("RANGE", None, 0)
+WindowFrame.ROWS_TO_CURRENT = WindowFrame("ROWS", None, 0)
 
 
 @dataclass(frozen=True, slots=True)
 class WindowCall:
-    """``func(args) OVER (PARTITION BY ... ORDER BY ... frame)``; ranking functions take no args."""
+    """``func(args) OVER (PARTITION BY ... ORDER BY ... frame)``; ranking functions take no args.
+
+    lag/lead take ``(value, offset, default)``: the offset an int64 Literal (a NULL offset is 0, as
+    DataFusion), the default an expression of the value's type or absent (NULL). nth_value takes
+    ``(value, n)`` and ntile ``(n)``, n an int64 Literal (see ``window_parameter``).
+    ``ignore_nulls``: IGNORE NULLS of lag/lead/first_value/last_value/nth_value."""
 
     func: WindowFunction
     args: tuple[Expr, ...]
@@ -360,9 +416,22 @@ class WindowCall:
     frame: WindowFrame
     dtype: pa.DataType
     name: str
+    ignore_nulls: bool = False
 
     def children(self) -> tuple[Expr, ...]:
         return child_exprs(self)
+
+
+def window_parameter(call: WindowCall) -> int | None:
+    """The constant integer of lag/lead (the offset), nth_value and ntile (n); None for others
+    (and for a NULL n, which gives NULL)."""
+    position = {WindowFunction.LAG: 1, WindowFunction.LEAD: 1, WindowFunction.NTH_VALUE: 1,
+                WindowFunction.NTILE: 0}.get(call.func)
+    if position is None or position >= len(call.args):
+        return None
+    value = call.args[position]
+    assert isinstance(value, Literal), "translation folds window parameters to literals"
+    return None if value.value is None else int(value.value)
 
 
 def format_expr(e: Any) -> str:
@@ -411,5 +480,8 @@ def format_expr(e: Any) -> str:
             over.append("PARTITION BY " + ", ".join(format_expr(p) for p in e.partition_by))
         if e.order_by:
             over.append("ORDER BY " + ", ".join(format_expr(k) for k in e.order_by))
-        return f"{e.func.value}({args}) OVER ({' '.join(over)})"
+        if e.func in FRAMED_WINDOW_FUNCTIONS and e.frame not in (WindowFrame.WHOLE_PARTITION, WindowFrame.RANGE_TO_CURRENT):
+            over.append(e.frame.sql())
+        nulls = " IGNORE NULLS" if e.ignore_nulls else ""
+        return f"{e.func.value}({args}){nulls} OVER ({' '.join(over)})"
     return repr(e)

@@ -167,8 +167,9 @@ class CudfKernels:
         arg: int | None,
         partition_by: Sequence[int],
         order_by: Sequence[tuple[int, bool, bool]],
+        default: int | None = None,
     ) -> CudfColumn:
-        return window.window(table, call, arg, partition_by, order_by)
+        return window.window(table, call, arg, partition_by, order_by, default)
 
     # ---- expressions (gpu_exec.cudf.arithmetic, .cast, .strings, .functions, .aggregate) ------
 

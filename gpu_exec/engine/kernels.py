@@ -140,9 +140,12 @@ class Kernels(Protocol):
         ...
 
     def window(self, table: Table, call: WindowCall, arg: int | None,
-               partition_by: Sequence[int], order_by: Sequence[SortSpec]) -> Column:
+               partition_by: Sequence[int], order_by: Sequence[SortSpec],
+               default: int | None = None) -> Column:
         """One window function over ``table`` (arguments already evaluated into columns), in the
-        table's row order, result of ``call.dtype``; ``call.frame`` is the frame."""
+        table's row order, result of ``call.dtype``; ``call.frame`` is the frame. ``arg`` is the
+        value column; ``default`` lag/lead's default (of the value's type), None for NULL; the
+        constant parameters are in ``call`` (planner.expr.window_parameter)."""
         ...
 
     # ---- expressions ------------------------------------------------------------------------

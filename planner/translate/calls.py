@@ -10,6 +10,7 @@ from datafusion import Expr as DFExpr
 
 from planner import expr as ex
 from planner.catalog import normalize_type
+from planner.errors import SQLError
 from planner.functions import DATE_PART_ALIASES, SCALAR_FUNCTIONS
 from planner.translate.protobuf import (
     _PB_AGGREGATE_FILTER,
@@ -17,6 +18,8 @@ from planner.translate.protobuf import (
     _PB_EXPR_WINDOW,
     _PB_WINDOW_DISTINCT,
     _PB_WINDOW_FILTER,
+    _PB_WINDOW_NULL_TREATMENT,
+    _PB_IGNORE_NULLS,
     _proto_field,
     _proto_unalias,
 )
@@ -67,7 +70,9 @@ def _aggregate_filter(t: _Translator, a: DFExpr) -> DFExpr | None:
 # ---------------------------------------------------------------------------------------------
 
 _WINDOW_FUNCTIONS = {f.value: f for f in ex.WindowFunction}
-_RANKING = {ex.WindowFunction.ROW_NUMBER, ex.WindowFunction.RANK, ex.WindowFunction.DENSE_RANK}
+# The functions IGNORE NULLS changes (DataFusion accepts it, without effect, on the others).
+_NULL_TREATMENT = {ex.WindowFunction.LAG, ex.WindowFunction.LEAD, ex.WindowFunction.FIRST_VALUE,
+                   ex.WindowFunction.LAST_VALUE, ex.WindowFunction.NTH_VALUE}
 
 
 def _window_call(t: _Translator, v: dfx.WindowExpr, w: DFExpr, scope: _Scope, out: pa.Field) -> ex.WindowCall:
@@ -81,56 +86,123 @@ def _window_call(t: _Translator, v: dfx.WindowExpr, w: DFExpr, scope: _Scope, ou
     func = _WINDOW_FUNCTIONS.get(name.lower())
     if func is None:
         t.unsupported(
-            f"unsupported window function {name}() (gpu-exec runs row_number, rank, dense_rank, "
-            "sum, avg, min, max, count)"
+            f"unsupported window function {name}() (gpu-exec runs {', '.join(_WINDOW_FUNCTIONS)})"
         )
-    _check_window_modifiers(t, inner)
+    ignore_nulls = _check_window_modifiers(t, inner)
     args = t.exprs(v.get_args(raw), scope)
     partition_by = t.exprs(v.get_partition_exprs(raw), scope)
     order_by = _sort_keys(t, v.get_sort_exprs(raw), scope)
-    frame = _window_frame(v.get_frame(raw), bool(order_by), func in _RANKING)
+    func = func or ex.WindowFunction.ROW_NUMBER
+    if func in ex.FRAMED_WINDOW_FUNCTIONS:
+        frame = _window_frame(v.get_frame(raw), bool(order_by))
+    else:  # SQL ignores the frame of the ranking functions, lag/lead and ntile
+        frame = ex.WindowFrame.RANGE_TO_CURRENT if order_by else ex.WindowFrame.WHOLE_PARTITION
     if frame is None:
         t.unsupported(
-            f"unsupported window frame in {inner.canonical_name()}: gpu-exec runs the default frames "
-            "and ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW"
+            f"unsupported window frame in {inner.canonical_name()}: gpu-exec runs ROWS and GROUPS frames "
+            "and RANGE frames bounded by UNBOUNDED PRECEDING/FOLLOWING or CURRENT ROW (not RANGE offsets)"
         )
         frame = ex.WindowFrame.WHOLE_PARTITION
+    args = _window_parameters(t, func, args, inner, ignore_nulls and func in _NULL_TREATMENT)
     return ex.WindowCall(
-        func or ex.WindowFunction.ROW_NUMBER, args, partition_by, order_by, frame, dtype, out.name
+        func, args, partition_by, order_by, frame, dtype, out.name, ignore_nulls and func in _NULL_TREATMENT
     )
 
 
-def _check_window_modifiers(t: _Translator, w: DFExpr) -> None:
+def _window_parameters(
+    t: _Translator, func: ex.WindowFunction, args: tuple[ex.Expr, ...], w: DFExpr, ignore_nulls: bool
+) -> tuple[ex.Expr, ...]:
+    """lag/lead as ``(value, offset, default)`` (see ``ex.WindowCall``); nth_value's and ntile's n
+    checked. DataFusion takes these parameters only as literals."""
     text = w.canonical_name()
-    if "DISTINCT" not in text and "FILTER" not in text:  # DataFusion prints both when present
-        return
+    positions = {ex.WindowFunction.LAG: (1, 2), ex.WindowFunction.LEAD: (1, 2),
+                 ex.WindowFunction.NTH_VALUE: (1,), ex.WindowFunction.NTILE: (0,)}.get(func, ())
+    for position in positions:
+        if position < len(args) and not isinstance(args[position], ex.Literal):
+            t.unsupported(f"argument {position + 1} of {func.value}() must be a constant (as DataFusion requires): {text}")
+            return args
+    if func is ex.WindowFunction.NTILE:
+        n = args[0].value if args and isinstance(args[0], ex.Literal) else None
+        if not isinstance(n, int) or n <= 0:
+            raise SQLError(f"NTILE requires a positive integer, but finds {n if n is not None else 'NULL'}: {text}")
+        return (ex.Literal(n, pa.int64()),)
+    if func is ex.WindowFunction.NTH_VALUE:
+        n = args[1].value if len(args) > 1 and isinstance(args[1], ex.Literal) else None
+        if n is not None and not isinstance(n, int):
+            raise SQLError(f"Expected a signed integer literal for the second argument of nth_value: {text}")
+        return (args[0], ex.Literal(n, pa.int64()))
+    if func not in (ex.WindowFunction.LAG, ex.WindowFunction.LEAD):
+        return args
+    offset = args[1].value if len(args) > 1 and isinstance(args[1], ex.Literal) else 1
+    if offset is not None and (not isinstance(offset, int) or isinstance(offset, bool)):
+        raise SQLError(f"Expected an integer value for the offset of {func.value}(): {text}")
+    forward = (offset or 0) * (1 if func is ex.WindowFunction.LEAD else -1)
+    if ignore_nulls and forward > 1:
+        # DataFusion 55's lead IGNORE NULLS past one row loses count of the NULL rows it skips
+        # (NULL where SQL finds a value); lag IGNORE NULLS, and lead by one row, are SQL's.
+        t.unsupported(
+            f"{func.value}() IGNORE NULLS reading {forward} rows ahead is not supported (DataFusion 55 "
+            f"answers differently from SQL's definition there; one row ahead or any lag runs): {text}")
+    value = args[0]
+    out: tuple[ex.Expr, ...] = (value, ex.Literal(offset or 0, pa.int64()))
+    default = args[2] if len(args) > 2 else None
+    if isinstance(default, ex.Literal) and default.value is not None:
+        # DataFusion casts the default to the value's type when it runs (an error if it does not convert).
+        out += (default if default.dtype == value.dtype else ex.Cast(default, value.dtype),)
+    return out
+
+
+def _check_window_modifiers(t: _Translator, w: DFExpr) -> bool:
+    """Refuses DISTINCT and FILTER; whether the call says IGNORE NULLS."""
+    text = w.canonical_name()
+    if "DISTINCT" not in text and "FILTER" not in text and "IGNORE NULLS" not in text:
+        return False  # DataFusion prints each of them when present
     node = _proto_field(t.proto(w), _PB_EXPR_WINDOW)
     if not isinstance(node, bytes):
-        return
+        return False
     if _proto_field(node, _PB_WINDOW_DISTINCT):
         t.unsupported(f"DISTINCT in a window aggregate is not supported: {text}")
     if _proto_field(node, _PB_WINDOW_FILTER) is not None:
         t.unsupported(f"FILTER in a window aggregate is not supported: {text}")
+    return _proto_field(node, _PB_WINDOW_NULL_TREATMENT) == _PB_IGNORE_NULLS
 
 
-def _window_frame(frame: Any, ordered: bool, ranking: bool) -> ex.WindowFrame | None:
-    """gpu-exec's frame for DataFusion's, or None when it is not one gpu-exec runs."""
-    if ranking:  # SQL ignores the frame of ranking functions
-        return ex.WindowFrame.RANGE_TO_CURRENT if ordered else ex.WindowFrame.WHOLE_PARTITION
+def _window_frame(frame: Any, ordered: bool) -> ex.WindowFrame | None:
+    """gpu-exec's frame for DataFusion's, or None when it is not one gpu-exec runs: ROWS and GROUPS
+    frames with any offsets; RANGE frames bounded by UNBOUNDED and CURRENT ROW (peers). RANGE
+    offsets are not run (they need arithmetic on the ORDER BY key's type)."""
     if frame is None:
         return ex.WindowFrame.RANGE_TO_CURRENT if ordered else ex.WindowFrame.WHOLE_PARTITION
     units = str(frame.get_frame_units()).upper()
-    lower, upper = frame.get_lower_bound(), frame.get_upper_bound()
-    if not (lower.is_unbounded() and lower.is_preceding()) or units not in ("ROWS", "RANGE"):
+    if units not in ("ROWS", "RANGE", "GROUPS"):
         return None
-    if upper.is_unbounded() and upper.is_following():
-        return ex.WindowFrame.WHOLE_PARTITION
-    if upper.is_current_row():
-        if units == "ROWS":
-            return ex.WindowFrame.ROWS_TO_CURRENT
-        # Without ORDER BY every row is a peer of every other: the frame is the whole partition.
-        return ex.WindowFrame.RANGE_TO_CURRENT if ordered else ex.WindowFrame.WHOLE_PARTITION
-    return None
+    lower, upper = _frame_bound(frame.get_lower_bound(), units), _frame_bound(frame.get_upper_bound(), units)
+    if lower is None or upper is None:
+        return None
+    start, end = lower[0], upper[0]
+    if units == "RANGE" and not ordered:
+        # Without ORDER BY every row is a peer of every other: CURRENT ROW is the partition's edge.
+        start, end = None, None
+    found = ex.WindowFrame(units, start, end)
+    if start is None and end is None:
+        found = ex.WindowFrame.WHOLE_PARTITION  # RANGE or ROWS: the whole partition alike
+    for known in (ex.WindowFrame.WHOLE_PARTITION, ex.WindowFrame.RANGE_TO_CURRENT, ex.WindowFrame.ROWS_TO_CURRENT):
+        if found == known:
+            return known
+    return found
+
+
+def _frame_bound(bound: Any, units: str) -> tuple[int | None] | None:
+    """A bound as ``ex.WindowFrame`` holds it (a row or group offset, or None for UNBOUNDED), or
+    None for a RANGE offset."""
+    if bound.is_unbounded():
+        return (None,)
+    if bound.is_current_row():
+        return (0,)
+    if units == "RANGE":
+        return None
+    offset = int(bound.get_offset())
+    return (-offset if bound.is_preceding() else offset,)
 
 
 # ---------------------------------------------------------------------------------------------

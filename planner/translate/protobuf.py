@@ -11,6 +11,8 @@ _PB_ALIAS_EXPR = 1
 _PB_EXPR_WINDOW = 18  # LogicalExprNode.window_expr: WindowExprNode
 _PB_WINDOW_DISTINCT = 12
 _PB_WINDOW_FILTER = 13
+_PB_WINDOW_NULL_TREATMENT = 11  # NullTreatment: RESPECT_NULLS = 0, IGNORE_NULLS = 1
+_PB_IGNORE_NULLS = 1
 _PB_EXPR_AGGREGATE_UDF = 19  # LogicalExprNode.aggregate_udf_expr: AggregateUDFExprNode
 _PB_AGGREGATE_FILTER = 3
 _PB_EXPR_ILIKE = 32  # LogicalExprNode.ilike (31 is like)

@@ -476,6 +476,24 @@ def test_global_aggregate_has_no_group_by(tiny: Planner) -> None:
             ex.WindowFunction.MAX,
             W.RANGE_TO_CURRENT,
         ),
+        ("lag(x, 2, 0) over (order by z rows between 1 preceding and 1 following)", ex.WindowFunction.LAG,
+         W.RANGE_TO_CURRENT),  # the frame of lag/lead is ignored
+        ("ntile(3) over (partition by s)", ex.WindowFunction.NTILE, W.WHOLE_PARTITION),
+        ("first_value(x) over (order by z rows between 2 preceding and 1 following)", ex.WindowFunction.FIRST_VALUE,
+         W("ROWS", -2, 1)),
+        ("last_value(x) over (order by z range between current row and unbounded following)",
+         ex.WindowFunction.LAST_VALUE, W("RANGE", 0, None)),
+        # DataFusion orders by a constant here: every row a peer of every other, as SQL has it.
+        ("nth_value(x, 2) over (partition by s range between current row and current row)",
+         ex.WindowFunction.NTH_VALUE, W("RANGE", 0, 0)),
+        ("cume_dist() over (order by z desc)", ex.WindowFunction.CUME_DIST, W.RANGE_TO_CURRENT),
+        ("sum(x) over (order by z rows between 1 preceding and 1 following)", ex.WindowFunction.SUM, W("ROWS", -1, 1)),
+        ("count(x) over (order by z range between current row and unbounded following)", ex.WindowFunction.COUNT,
+         W("RANGE", 0, None)),
+        ("sum(x) over (order by z groups between unbounded preceding and current row)", ex.WindowFunction.SUM,
+         W("GROUPS", None, 0)),
+        ("first_value(x) over (order by z groups between 2 preceding and 1 following)", ex.WindowFunction.FIRST_VALUE,
+         W("GROUPS", -2, 1)),
     ],
 )
 def test_window_functions_and_frames(tiny: Planner, call: str, func: ex.WindowFunction, frame: ex.WindowFrame) -> None:
@@ -787,9 +805,10 @@ def test_arithmetic_types_come_from_datafusion(tiny: Planner) -> None:
         ("select median(z) from t", "median"),
         ("select stddev(z) from t group by s", "stddev"),
         ("select array_agg(x) from t", "array_agg"),
-        ("select sum(x) over (order by z rows between 1 preceding and 1 following) from t", "window frame"),
-        ("select sum(x) over (order by z groups between unbounded preceding and current row) from t", "window frame"),
-        ("select lag(x) over (order by z) from t", "lag"),
+        ("select sum(x) over (order by x range between 1 preceding and 1 following) from t", "window frame"),
+        ("select lead(x, 2) ignore nulls over (order by z) from t", "IGNORE NULLS reading 2 rows ahead"),
+        ("select first_value(x) over (order by z range between 1 preceding and current row) from t", "window frame"),
+        ("select lag(x, x) over (order by z) from t", "must be a constant"),
         ("select count(distinct x) over (partition by s) from t", "DISTINCT in a window"),
         ("select regexp_replace(s, 'a', 'b') from t", "regexp_replace"),
         ("select * from t where regexp_like(s, 'a+b')", "regular expression match ~"),  # becomes s ~ 'a+b'
@@ -822,12 +841,22 @@ def test_every_reason_is_listed_at_once(tiny: Planner) -> None:
     assert len(reasons) == 2
 
 
+def test_window_parameters_are_folded(tiny: Planner) -> None:
+    sql = ("select lag(x, 2, 1.5) ignore nulls over (order by z) a, lead(x) over (order by z) b, "
+           "nth_value(x, null) over (order by z) c, lag(x, null) over (order by z) d from t")
+    a, b, c, d = one(nodes_of(tiny.translate(sql), ir.Window)).windows
+    x = a.args[0]
+    assert a.args[1:] == (ex.Literal(2, pa.int64()), ex.Cast(ex.Literal(1.5, pa.float64()), x.dtype)) and a.ignore_nulls
+    assert b.args[1:] == (ex.Literal(1, pa.int64()),) and not b.ignore_nulls
+    assert ex.window_parameter(c) is None and ex.window_parameter(d) == 0  # a NULL offset is 0
+
+
 def test_reasons_are_collected_across_nodes_and_subqueries(tiny: Planner) -> None:
     sql = (
-        "select lag(x) over (order by z), s similar to 'a' from t "
+        "select lead(x, 3) ignore nulls over (order by z), s similar to 'a' from t "
         "where z > (select median(w) from u) group by x, z, s"
     )
-    reasons = assert_translation_raises(tiny, sql, "lag", "SIMILAR TO", "median")
+    reasons = assert_translation_raises(tiny, sql, "lead", "SIMILAR TO", "median")
     assert len(reasons) == 3
     with pytest.raises(UnsupportedSQLError, match=r"3 reason\(s\)"):
         translate(tiny.plan(sql), tiny.ctx, tiny.catalog)

@@ -20,6 +20,7 @@ import pyarrow as pa
 from gpu_exec.engine.expressions import append_columns, evaluate_column, evaluate_columns
 from gpu_exec.engine.operators.sort import SpillableOutput
 from gpu_exec.engine.streams import Batches, concat_batches
+from planner.expr import WindowFunction
 
 if TYPE_CHECKING:
     from gpu_exec.engine.context import ExecutionContext
@@ -56,11 +57,13 @@ def _window_partition(node: Window, table: Table, ctx: ExecutionContext) -> Tabl
             fields.append(pa.field(f"_w{len(fields)}", expr.dtype))
             return len(columns) - 1
 
-        arg = add(call.args[0]) if call.args else None
+        # ntile's n and the other constant parameters stay in the call (window_parameter).
+        arg = add(call.args[0]) if call.args and call.func is not WindowFunction.NTILE else None
+        default = add(call.args[2]) if len(call.args) > 2 else None  # lag/lead's default
         partition_by = [add(e) for e in call.partition_by]
         order_by = [(add(key.expr), key.ascending, key.nulls_first) for key in call.order_by]
         work = k.make_table(columns, pa.schema(fields), n)
-        results.append(k.window(work, call, arg, partition_by, order_by))
+        results.append(k.window(work, call, arg, partition_by, order_by, default=default))
     return k.make_table(own + results, node.schema, n)
 
 
