@@ -13,6 +13,7 @@ import pyarrow.parquet as pq
 
 from planner.errors import CatalogError
 from planner.ir import TableSource
+from planner.udf import PythonUdf
 
 __all__ = ["Catalog", "ParquetFragment", "normalize_type", "normalize_schema", "parquet_fragments"]
 
@@ -99,6 +100,14 @@ class Catalog:
 
     def __init__(self) -> None:
         self._tables: dict[str, TableSource] = {}
+        self._udfs: dict[str, PythonUdf] = {}
+
+    def register_udf(self, udf: PythonUdf) -> None:
+        """Add (or replace) a Python scalar function, by its SQL name."""
+        self._udfs[udf.name] = udf
+
+    def udf(self, name: str) -> PythonUdf | None:
+        return self._udfs.get(name)
 
     def register_parquet(self, name: str, path: str | os.PathLike[str], *, schema: pa.Schema | None = None) -> TableSource:
         """Register a Parquet file or a directory of them (searched recursively) as ``name``.

@@ -131,12 +131,14 @@ def sample_tables(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
 
 
 def connect_for_tests(partitions: int = DEFAULT_PARTITIONS, tables: Tables | None = None, **options: object) -> object:
-    """A gpu-exec session as the differential tests use it: TEST_DEVICE, fallback="raise";
-    ``options`` are further ``connect`` arguments (e.g. ``broadcast_rows=0``)."""
+    """A gpu-exec session as the differential tests use it: TEST_DEVICE, fallback="raise"
+    (unless ``options`` say otherwise); ``options`` are further ``connect`` arguments (e.g.
+    ``broadcast_rows=0``)."""
     import gpu_exec
     from gpu_exec.api.sql_scripts import register_tables
 
-    session = gpu_exec.connect(device=TEST_DEVICE, partitions=partitions, fallback="raise", **options)
+    options = {"fallback": "raise", **options}
+    session = gpu_exec.connect(device=TEST_DEVICE, partitions=partitions, **options)
     if tables:
         register_tables(session, tables)
     return session

@@ -106,6 +106,13 @@ class RemoteSession:
         executors') as table ``name``, replacing a table of that name."""
         self._register(name, path, "PARQUET", "")
 
+    def register_udf(self, name: str, *args: object, **kwargs: object) -> None:
+        """Refused: a Python function would have to run inside the server, and the query service
+        does not take code from its clients."""
+        raise GpuExecError(f"register_udf({name!r}): Python UDFs run in an embedded session "
+                           "(gpu_exec.connect() or connect(workers=N) / connect(cluster='tcp://...')); "
+                           "the Flight SQL service does not run code sent by clients")
+
     def register_csv(self, name: str, path: str | os.PathLike[str]) -> None:
         """Register a CSV file with a header line (or a directory of them) on the server."""
         self._register(name, path, "CSV", " OPTIONS ('format.has_header' 'true')")

@@ -7,7 +7,7 @@ import glob
 import os
 import shutil
 import tempfile
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import pyarrow as pa
 
@@ -170,6 +170,28 @@ class Session:
             # the files (DataFusion's globs are not Python's: it might not find them).
             explicit = schema is not None or glob.has_magic(os.fspath(path))
             self.state.planner.register_parquet(name, os.fspath(path), schema=source.schema if explicit else None)
+
+    def register_udf(self, name: str, func: Callable[..., Any], arg_types: Sequence[pa.DataType],
+                     return_type: pa.DataType, *, volatility: str = "immutable") -> Any:
+        """Make the Python function ``func`` the SQL scalar function ``name`` (write it lower-case:
+        SQL folds unquoted names). ``func`` gets one ``pyarrow.Array`` per argument (of
+        ``arg_types``, for a batch of rows) and returns an Array of ``return_type`` with one value
+        per row. It runs on the CPU (a GPU session says so in ``explain()``), on a cluster on the
+        executors, which receive it with cloudpickle. ``volatility``: "immutable" (DataFusion may
+        fold calls with constant arguments while planning), "stable" or "volatile". Returns
+        DataFusion's function object, for DataFrame expressions (``df.select(f(col("a")))``)."""
+        import datafusion
+
+        from planner.udf import PythonUdf
+
+        if not callable(func):
+            raise GpuExecError(f"register_udf({name!r}): {func!r} is not callable")
+        udf = PythonUdf(name, func, tuple(arg_types), return_type)
+        planned = datafusion.udf(func, list(arg_types), return_type, volatility, name=name)
+        with self.state.lock:
+            self.catalog.register_udf(udf)
+            self.state.planner.register_udf(planned)
+        return planned
 
     def register_csv(self, name: str, path: str | os.PathLike[str], *, schema: pa.Schema | None = None,
                      has_header: bool = True, delimiter: str = ",") -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import pyarrow as pa
 
 from planner.expr import Cast, Expr, Literal, ScalarFunction
+from planner.udf import UdfCall
 from planner.ir import FileWrite, PlanNode
 
 __all__ = ["CPU_ONLY_FUNCTIONS", "GPU_FUNCTIONS", "GPU_PARQUET_COMPRESSIONS", "CudfCapabilities"]
@@ -115,6 +116,8 @@ class CudfCapabilities:
             return "interval values other than constants are not representable in libcudf"
         if isinstance(expr, ScalarFunction):
             return self._function_reason(expr)
+        if isinstance(expr, UdfCall):
+            return f"Python UDF {expr.udf.name}() runs on the CPU, over Arrow arrays"
         if isinstance(expr, Cast):
             source = expr.operand.dtype
             if pa.types.is_floating(source) and pa.types.is_string(expr.dtype):

@@ -24,6 +24,7 @@ from planner.expr import (
     UnaryOperator,
 )
 from planner.functions import SCALAR_FUNCTIONS
+from planner.udf import UdfCall
 
 if TYPE_CHECKING:
     from gpu_exec.engine.context import ExecutionContext
@@ -169,6 +170,8 @@ def can_fail(expr: Expr) -> bool:
         spec = SCALAR_FUNCTIONS.get(expr.name)
         if spec is None or spec.can_fail:
             return True
+    elif isinstance(expr, UdfCall):
+        return True  # user code may raise on any row
     return any(can_fail(child) for child in expr.children())
 
 
@@ -244,6 +247,18 @@ def _(expr: Like, table: Table, ctx: ExecutionContext) -> Operand:
         evaluate_column(expr.operand, table, ctx), expr.pattern, expr.escape, expr.case_insensitive
     )
     return _negate_if(matched, expr.negated, ctx, expr.dtype)
+
+
+@evaluate.register(UdfCall)
+def _(expr: UdfCall, table: Table, ctx: ExecutionContext) -> Operand:
+    from gpu_exec.engine.udf import call_udf
+
+    k = ctx.kernels
+    num_rows = k.num_rows(table)
+    schema = pa.schema([pa.field(f"arg{i}", a.dtype) for i, a in enumerate(expr.args)])
+    args = k.to_arrow(k.make_table([evaluate_column(a, table, ctx) for a in expr.args], schema, num_rows), schema)
+    result = call_udf(expr.udf, args, num_rows, expr.dtype)
+    return k.column(k.from_arrow(pa.Table.from_arrays([result], names=["result"])), 0)
 
 
 @evaluate.register(ScalarFunction)

@@ -13,6 +13,7 @@ from planner.translate.calls import _with_unit_argument
 from planner.translate.literals import _literal
 from planner.translate.protobuf import _PB_EXPR_ILIKE, _proto_tag
 from planner.translate.subqueries import _scalar_subquery_plan
+from planner.udf import UdfCall
 from planner.translate.translator import (
     _handles,
     _Scope,
@@ -155,6 +156,9 @@ def _(t: _Translator, e: DFExpr, scope: _Scope) -> ex.Expr:
 def _(t: _Translator, e: DFExpr, scope: _Scope) -> ex.Expr:
     name = e.rex_call_operator()
     args = t.exprs(e.rex_call_operands(), scope)
+    udf = t.catalog.udf(name)
+    if udf is not None:
+        return UdfCall(udf, tuple(args), scope.dtype(e))
     spec = canonical_function(name)
     if spec is None:
         t.unsupported(f"unsupported function {name}() in {e.canonical_name()}: {refusal_reason(name)}")

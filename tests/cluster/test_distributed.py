@@ -77,6 +77,20 @@ def test_session_runs_on_the_cluster(cluster_session: Any) -> None:
     assert summary is not None and summary.tasks == summary.task_runs >= 2
 
 
+def test_a_python_udf_runs_on_the_executors(cluster_session: Any) -> None:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    def doubled(x: pa.Array) -> pa.Array:  # nested: shipped by value with cloudpickle
+        return pc.multiply(x, 2)
+
+    cluster_session.register_udf("doubled", doubled, [pa.int64()], pa.int64())
+    df = cluster_session.sql("select sum(doubled(l_linenumber)) as s, sum(l_linenumber) as t from lineitem")
+    (row,) = df.to_arrow().to_pylist()
+    assert row["s"] == 2 * row["t"] and row["t"] > 0
+    assert df.job_summary is not None and df.job_summary.tasks >= 2
+
+
 def test_explain_analyze_on_the_cluster_reports_the_job(cluster_session: Any) -> None:
     table = cluster_session.sql("explain analyze select l_returnflag, count(*) from lineitem group by 1").to_arrow()
     (text,) = table.column("plan").to_pylist()
