@@ -311,6 +311,30 @@ class AggregateFunction(enum.Enum):
     MIN = "min"
     MAX = "max"
     COUNT = "count"  # COUNT(x): non-NULL values; COUNT(*) arrives from DataFusion as count(1)
+    # Statistics of one Float64 argument (DataFusion casts every numeric argument to Float64).
+    VAR_SAMP = "var_samp"
+    VAR_POP = "var_pop"
+    STDDEV_SAMP = "stddev_samp"
+    STDDEV_POP = "stddev_pop"
+    BOOL_AND = "bool_and"
+    BOOL_OR = "bool_or"
+    BIT_AND = "bit_and"  # of integers, in the argument's type
+    BIT_OR = "bit_or"
+    BIT_XOR = "bit_xor"
+    MEDIAN = "median"  # exact; of Float64 (DataFusion casts integers), float32 or a decimal
+    # Statistics of two Float64 arguments over the rows where both are non-NULL; regr_*(y, x).
+    CORR = "corr"
+    COVAR_SAMP = "covar_samp"
+    COVAR_POP = "covar_pop"
+    REGR_SLOPE = "regr_slope"
+    REGR_INTERCEPT = "regr_intercept"
+    REGR_COUNT = "regr_count"
+    REGR_R2 = "regr_r2"
+    REGR_AVGX = "regr_avgx"
+    REGR_AVGY = "regr_avgy"
+    REGR_SXX = "regr_sxx"
+    REGR_SYY = "regr_syy"
+    REGR_SXY = "regr_sxy"
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from planner.expr import Cast, Expr, Literal, ScalarFunction
-from planner.ir import FileWrite, PlanNode
+from planner.expr import AggregateFunction, Cast, Expr, Literal, ScalarFunction
+from planner.ir import Aggregate, FileWrite, PlanNode
 
-__all__ = ["CPU_ONLY_FUNCTIONS", "GPU_FUNCTIONS", "GPU_PARQUET_COMPRESSIONS", "CudfCapabilities"]
+__all__ = ["CPU_ONLY_AGGREGATES", "CPU_ONLY_FUNCTIONS", "GPU_FUNCTIONS", "GPU_PARQUET_COMPRESSIONS", "CudfCapabilities"]
 
 # Parquet codecs (pyarrow's names) the cuDF kernels' writer maps to libcudf's CompressionType.
 GPU_PARQUET_COMPRESSIONS = frozenset({"snappy", "zstd", "lz4", "none"})
@@ -65,6 +65,15 @@ CPU_ONLY_FUNCTIONS: dict[str, str] = {
 }
 
 
+# Aggregate functions the cuDF kernels do not run, each with the reason; an Aggregate computing
+# one is placed on the CPU.
+CPU_ONLY_AGGREGATES: dict[AggregateFunction, str] = {
+    AggregateFunction.BIT_AND: "pylibcudf's typed API (26.10 stubs) has no bitwise groupby aggregation",
+    AggregateFunction.BIT_OR: "pylibcudf's typed API (26.10 stubs) has no bitwise groupby aggregation",
+    AggregateFunction.BIT_XOR: "pylibcudf's typed API (26.10 stubs) has no bitwise groupby aggregation",
+}
+
+
 class CudfCapabilities:
     """Capabilities of ``gpu_exec.cudf.kernels.CudfKernels`` (see planner.placement)."""
 
@@ -72,9 +81,14 @@ class CudfCapabilities:
 
     def node_reason(self, node: PlanNode) -> str | None:
         # Every IR operator has a GPU implementation over the Kernels protocol; a file write also
-        # needs every input column on the device and a codec libcudf's writer has.
+        # needs every input column on the device and a codec libcudf's writer has; an aggregate,
+        # functions the cuDF kernels run.
         if isinstance(node, FileWrite):
             return self._write_reason(node)
+        if isinstance(node, Aggregate):
+            for call in node.aggregates:
+                if call.func in CPU_ONLY_AGGREGATES:
+                    return f"{call.func.value}() runs on the CPU: {CPU_ONLY_AGGREGATES[call.func]}"
         return None
 
     def _write_reason(self, node: FileWrite) -> str | None:

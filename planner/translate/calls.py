@@ -30,7 +30,12 @@ if TYPE_CHECKING:
 # Aggregate calls
 # ---------------------------------------------------------------------------------------------
 
-_AGGREGATE_FUNCTIONS = {f.value: f for f in ex.AggregateFunction} | {"mean": ex.AggregateFunction.AVG}
+_AGG = ex.AggregateFunction
+# DataFusion's names and aliases (information_schema.routines lists both) → gpu-exec's function.
+_AGGREGATE_FUNCTIONS = {f.value: f for f in _AGG} | {
+    "mean": _AGG.AVG, "var": _AGG.VAR_SAMP, "var_sample": _AGG.VAR_SAMP, "var_population": _AGG.VAR_POP,
+    "stddev": _AGG.STDDEV_SAMP, "covar": _AGG.COVAR_SAMP,
+}
 
 
 def _aggregate_call(t: _Translator, a: DFExpr, scope: _Scope, out: pa.Field) -> ex.AggregateCall:
@@ -43,11 +48,18 @@ def _aggregate_call(t: _Translator, a: DFExpr, scope: _Scope, out: pa.Field) -> 
     name = call.aggregate_type()
     func = _AGGREGATE_FUNCTIONS.get(name.lower())
     if func is None:
-        t.unsupported(f"unsupported aggregate function {name}() (gpu-exec runs sum, avg, min, max, count)")
+        t.unsupported(f"unsupported aggregate function {name}() (gpu-exec runs {_AGGREGATES_RUN})")
+    elif call.is_distinct() and len(call.args()) > 1:
+        # DISTINCT aggregates run over the distinct values of one argument column.
+        t.unsupported(f"DISTINCT in the two-argument aggregate {name}() is not supported")
     args = t.exprs(call.args(), scope)
     condition = _aggregate_filter(t, a)
     filt = t.expr(condition, scope) if condition is not None else None
     return ex.AggregateCall(func or ex.AggregateFunction.COUNT, args, call.is_distinct(), filt, dtype, out.name)
+
+
+_AGGREGATES_RUN = ("sum, avg, min, max, count, var/stddev, bool_and/bool_or, bit_and/bit_or/bit_xor, median, corr, covar, "
+                   "regr_*")
 
 
 def _aggregate_filter(t: _Translator, a: DFExpr) -> DFExpr | None:

@@ -3,7 +3,9 @@
 The partial phase streams (each batch aggregated, the states merged as they grow); so do the final
 phase (merging the partial states it receives) and a single step without DISTINCT (run as a partial
 aggregate whose merged states are finished at the end): what they hold is states, one row per group.
-A single step with DISTINCT aggregates collects its partition, then runs one group-by.
+A single step with DISTINCT aggregates or MEDIAN collects its partition, then runs one group-by.
+Variance, covariance and regression aggregates keep moment states (``moments``), MEDIAN is
+computed over the collected rows (``median``).
 
 What is held is spilled by grace-hash partitioning on the group keys when it does not fit (see
 gpu_exec.engine.operators.grace): the rows go to spill files by key, and each file is aggregated
@@ -18,11 +20,11 @@ from typing import TYPE_CHECKING, Iterator
 import pyarrow as pa
 
 from gpu_exec.engine.expressions import evaluate, evaluate_column
-from gpu_exec.engine.operators import grace
+from gpu_exec.engine.operators import grace, median, moments
 from gpu_exec.engine.streams import concat_batches, slices
 from planner.expr import AggregateCall, AggregateFunction, Literal
 from planner.ir import AggregateMode
-from planner.physical import avg_sum_type, partial_state_fields
+from planner.physical import SINGLE_STEP, avg_sum_type, partial_state_fields
 
 if TYPE_CHECKING:
     from gpu_exec.engine.context import ExecutionContext
@@ -39,7 +41,14 @@ _MERGE = {
     AggregateFunction.MIN: "min",
     AggregateFunction.MAX: "max",
     AggregateFunction.COUNT: "sum",
+    AggregateFunction.BOOL_AND: "min",
+    AggregateFunction.BOOL_OR: "max",
+    AggregateFunction.BIT_AND: "bit_and",
+    AggregateFunction.BIT_OR: "bit_or",
+    AggregateFunction.BIT_XOR: "bit_xor",  # XOR of the partial XORs is the XOR of all values
 }
+# Kernel function of the aggregates that are one under another name: false < true, so AND is MIN.
+_KERNEL_FUNCTION = {AggregateFunction.BOOL_AND: "min", AggregateFunction.BOOL_OR: "max"}
 
 
 @dataclass
@@ -80,13 +89,17 @@ def _first_phase_specs(call: AggregateCall, arg: int | None) -> list[AggSpec]:
         return [(arg, "count_all" if arg is None else "count", _INT64)]
     if call.func is AggregateFunction.AVG:
         return [(arg, "sum", avg_sum_type(call.args[0].dtype)), (arg, "count", _INT64)]
-    return [(arg, call.func.value, call.dtype)]
+    return [(arg, _KERNEL_FUNCTION.get(call.func, call.func.value), call.dtype)]
 
 
 def _finish(call: AggregateCall, states: list[Column], ctx: ExecutionContext) -> Column:
     """The final value of ``call`` from its (merged) state columns."""
     if call.func is AggregateFunction.AVG:
         return ctx.kernels.average(states[0], states[1], call.dtype)
+    if moments.is_moment(call):
+        return moments.finish(call, states, ctx)
+    if call.func is AggregateFunction.MEDIAN:
+        return median.finish(states, call.dtype, ctx)
     return states[0]
 
 
@@ -102,21 +115,46 @@ def _key_inputs(node: Aggregate, table: Table, ctx: ExecutionContext) -> _Inputs
     return _Inputs(keys, fields, len(keys))
 
 
-def _first_phase(node: Aggregate, table: Table, ctx: ExecutionContext) -> tuple[Table, list[list[int]]]:
-    """Group ``table``: keys, then the states of every non-DISTINCT aggregate; also the output
-    positions of each aggregate's states."""
+def _median_specs(call: AggregateCall, arg: int | None, inputs: _Inputs, ctx: ExecutionContext) -> list[AggSpec]:
+    """MEDIAN over the whole group (a SINGLE aggregate, planner.physical.SINGLE_STEP): its
+    argument column in ``inputs`` kept at the middle ranks only, and the aggregations of those."""
+    assert arg is not None
+    dtype = call.args[0].dtype
+    nk = inputs.num_keys
+    inputs.columns[arg] = median.middle_values(inputs.columns[:nk], inputs.fields[:nk], inputs.columns[arg], dtype, ctx)
+    return median.specs(arg, dtype)
+
+
+def _first_phase(node: Aggregate, table: Table, ctx: ExecutionContext) -> tuple[Table, list[list[Column]]]:
+    """Group ``table``: keys, then the states of every non-DISTINCT aggregate; also each
+    aggregate's state columns."""
+    k = ctx.kernels
     inputs = _key_inputs(node, table, ctx)
     specs: list[AggSpec] = []
     positions: list[list[int]] = []
-    for call in node.aggregates:
+    arguments: dict[int, list[int]] = {}  # moment aggregate → its argument columns in ``inputs``
+    for i, call in enumerate(node.aggregates):
         if call.distinct:
             positions.append([])
             continue
-        call_specs = _first_phase_specs(call, _argument(call, table, inputs, ctx))
+        if moments.is_moment(call):
+            arguments[i] = [inputs.add(v, pa.float64()) for v in moments.arguments(call, table, ctx)]
+            call_specs = moments.first_phase_specs(arguments[i])
+        elif call.func is AggregateFunction.MEDIAN:
+            call_specs = _median_specs(call, _argument(call, table, inputs, ctx), inputs, ctx)
+        else:
+            call_specs = _first_phase_specs(call, _argument(call, table, inputs, ctx))
         start = inputs.num_keys + len(specs)
         positions.append(list(range(start, start + len(call_specs))))
         specs.extend(call_specs)
-    return _group(inputs, specs, ctx.kernels.num_rows(table), ctx), positions
+    grouped = _group(inputs, specs, k.num_rows(table), ctx)
+    states = [[k.column(grouped, p) for p in pos] for pos in positions]
+    nk = inputs.num_keys
+    for i, columns in arguments.items():
+        states[i] = moments.first_phase_states(
+            node.aggregates[i], states[i], [inputs.columns[c] for c in columns], inputs.columns[:nk],
+            [k.column(grouped, j) for j in range(nk)], inputs.fields[:nk], ctx)
+    return grouped, states
 
 
 def _distinct_aggregate(node: Aggregate, call: AggregateCall, table: Table, grouped: Table,
@@ -124,15 +162,26 @@ def _distinct_aggregate(node: Aggregate, call: AggregateCall, table: Table, grou
     """``call`` over DISTINCT argument values, aligned with the groups of ``grouped``."""
     k = ctx.kernels
     inputs = _key_inputs(node, table, ctx)
-    arg = _argument(call, table, inputs, ctx)
+    if moments.is_moment(call):  # one argument (translation refuses DISTINCT with two)
+        arg: int | None = inputs.add(moments.arguments(call, table, ctx)[0], pa.float64())
+    else:
+        arg = _argument(call, table, inputs, ctx)
     nk = inputs.num_keys
     distinct_rows = k.distinct(k.make_table(inputs.columns, pa.schema(inputs.fields), k.num_rows(table)))
     # COUNT(DISTINCT <non-NULL constant>) adds no argument column: it counts the distinct keys.
     width = nk + (arg is not None)
     inputs = _Inputs([k.column(distinct_rows, i) for i in range(width)], inputs.fields, nk)
-    specs = _first_phase_specs(call, nk if arg is not None else None)
+    if moments.is_moment(call):
+        specs = moments.first_phase_specs([nk])
+    elif call.func is AggregateFunction.MEDIAN:
+        specs = _median_specs(call, nk, inputs, ctx)
+    else:
+        specs = _first_phase_specs(call, nk if arg is not None else None)
     per_group = _group(inputs, specs, k.num_rows(distinct_rows), ctx)
     states = [k.column(per_group, nk + i) for i in range(len(specs))]
+    if moments.is_moment(call):
+        states = moments.first_phase_states(call, states, [inputs.columns[nk]], inputs.columns[:nk],
+                                            [k.column(per_group, i) for i in range(nk)], inputs.fields[:nk], ctx)
     value = _finish(call, states, ctx)
     if not nk:
         return value
@@ -153,11 +202,10 @@ def _distinct_aggregate(node: Aggregate, call: AggregateCall, table: Table, grou
 
 def _single_or_partial(node: Aggregate, table: Table, ctx: ExecutionContext) -> Table:
     k = ctx.kernels
-    grouped, positions = _first_phase(node, table, ctx)
+    grouped, all_states = _first_phase(node, table, ctx)
     nk = len(node.group_by)
     columns = [k.column(grouped, i) for i in range(nk)]
-    for call, pos in zip(node.aggregates, positions):
-        states = [k.column(grouped, p) for p in pos]
+    for call, states in zip(node.aggregates, all_states):
         if node.mode is AggregateMode.PARTIAL:
             columns.extend(states)
         elif call.distinct:
@@ -182,9 +230,12 @@ def _merge_states(node: Aggregate, table: Table, schema: pa.Schema,
     for call in node.aggregates:
         fields = partial_state_fields(call)
         start = nk + len(specs)
-        for offset, f in enumerate(fields):
+        indices = [inputs.add(k.column(table, position + offset), f.type) for offset, f in enumerate(fields)]
+        if moments.is_moment(call):
+            specs.extend(moments.merge_specs(call, indices))
+        else:
             merge = "sum" if call.func is AggregateFunction.AVG else _MERGE[call.func]
-            specs.append((inputs.add(k.column(table, position + offset), f.type), merge, f.type))
+            specs.extend((i, merge, f.type) for i, f in zip(indices, fields))
         position += len(fields)
         spans.append((start, start + len(fields)))
     grouped = _group(inputs, specs, k.num_rows(table), ctx)
@@ -194,6 +245,14 @@ def _merge_states(node: Aggregate, table: Table, schema: pa.Schema,
         if call.func in (AggregateFunction.COUNT, AggregateFunction.AVG):
             # Sums of counts over no partial rows are NULL; a count is 0.
             columns[stop - 1] = k.scalar_function("coalesce", [columns[stop - 1], Literal(0, _INT64)], _INT64, n)
+    moment_spans = [(call, span) for call, span in zip(node.aggregates, spans) if moments.is_moment(call)]
+    if moment_spans:
+        # M2 and C also take the deviations of each state's mean from its merged group's.
+        merged = moments.merged_states(
+            [(call, [k.column(table, i) for i in range(a, b)], columns[a:b]) for call, (a, b) in moment_spans],
+            inputs.columns[:nk], columns[:nk], inputs.fields[:nk], ctx)
+        for (_, (a, b)), states in zip(moment_spans, merged):
+            columns[a:b] = states
     return k.make_table(columns, schema, n), spans
 
 
@@ -327,7 +386,7 @@ def _final_stream(node: Aggregate, partition: Partition, ctx: ExecutionContext) 
 
 
 def _collected(node: Aggregate, partition: Partition, ctx: ExecutionContext) -> Iterator[Table]:
-    """SINGLE mode with DISTINCT aggregates: the whole partition, then one group-by; when it does
+    """SINGLE mode with DISTINCT aggregates or MEDIAN: the whole partition, then one group-by; when it does
     not fit, spilled by the group keys and aggregated a spilled partition at a time."""
     k = ctx.kernels
     schema = node.input.schema
@@ -371,7 +430,7 @@ def aggregate(node: Aggregate, partitions: list[Partition], ctx: ExecutionContex
         return [_partial(node, p, ctx) for p in partitions]
     if node.mode is AggregateMode.FINAL:
         return [_final_stream(node, p, ctx) for p in partitions]
-    if any(call.distinct for call in node.aggregates):
+    if any(call.distinct or call.func in SINGLE_STEP for call in node.aggregates):
         return [_collected(node, p, ctx) for p in partitions]
     # Without DISTINCT, a single-step aggregate keeps states, not its input: as a partial
     # aggregate whose merged states are finished at the end.
