@@ -67,10 +67,12 @@ CPU_ONLY_FUNCTIONS: dict[str, str] = {
 
 # Aggregate functions the cuDF kernels do not run, each with the reason; an Aggregate computing
 # one is placed on the CPU.
+_NO_BITWISE = ("pylibcudf 26.10's typed stubs declare no bitwise aggregation (every cuDF call is "
+               "checked against them: tests/test_gpu_static.py)")
 CPU_ONLY_AGGREGATES: dict[AggregateFunction, str] = {
-    AggregateFunction.BIT_AND: "pylibcudf's typed API (26.10 stubs) has no bitwise groupby aggregation",
-    AggregateFunction.BIT_OR: "pylibcudf's typed API (26.10 stubs) has no bitwise groupby aggregation",
-    AggregateFunction.BIT_XOR: "pylibcudf's typed API (26.10 stubs) has no bitwise groupby aggregation",
+    AggregateFunction.BIT_AND: _NO_BITWISE,
+    AggregateFunction.BIT_OR: _NO_BITWISE,
+    AggregateFunction.BIT_XOR: _NO_BITWISE,
 }
 
 

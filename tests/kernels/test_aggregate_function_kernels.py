@@ -71,7 +71,8 @@ def _states(kernels: Any, io: Any, call: AggregateCall, table: pa.Table) -> dict
         device = io.table(table)
         values = [kernels.column(device, i) for i in range(1, table.num_columns)]
     key_field = pa.field("k", table.schema.field(0).type)
-    inputs = kernels.make_table([key, *values], pa.schema([key_field] + [pa.field(f"v{i}", F64) for i in range(len(values))]), n)
+    fields = [key_field] + [pa.field(f"v{i}", F64) for i in range(len(values))]
+    inputs = kernels.make_table([key, *values], pa.schema(fields), n)
     specs = moments.first_phase_specs(list(range(1, 1 + len(values))))
     grouped = kernels.group_by(inputs, [0], specs)
     counted = [kernels.column(grouped, 1 + i) for i in range(len(specs))]

@@ -799,7 +799,8 @@ def test_arithmetic_types_come_from_datafusion(tiny: Planner) -> None:
         ("select exists (select 1 from u where y = x) from t", "EXISTS subquery"),
         ("select * from t where x > (select max(y) from u where u.w > t.z)", "correlated"),
         ("select * from t where x = $1", "$1"),
-        ("select distinct on (x) x, z from t order by x, z", "first_value"),
+        ("select first_value(x) from t", "first_value() without ORDER BY"),
+        ("select last_value(x order by z) ignore nulls from t", "IGNORE NULLS"),
         (
             "with recursive r(n) as (select 1 union all select n + 1 from r where n < 3) select * from r",
             "RecursiveQuery",

@@ -1,5 +1,6 @@
 """DataFusion's statistical, boolean and bitwise aggregates against DataFusion: var/stddev (and
-their aliases), bool_and/bool_or, bit_and/bit_or/bit_xor, median, corr, covar, regr_*; grouped and global, NULLs, one-row groups, empty
+their aliases), bool_and/bool_or, bit_and/bit_or/bit_xor, median, percentile_cont, any_value,
+first_value/last_value (ORDER BY), corr, covar, regr_*; grouped and global, NULLs, one-row groups, empty
 tables, FILTER and DISTINCT, mixed with the other aggregates, in every partition layout (which
 splits them into partial and final aggregates across an exchange)."""
 
@@ -68,9 +69,15 @@ def median_tables(tmp_path_factory: pytest.TempPathFactory, small_tables: dict[s
         "d": pa.array(dec, pa.decimal128(10, 2)),
         "f": pa.array([1.5, 2.25, 0.0, 1.0, 3.0, 2.0, 0.5, 0.75, None, 8.0, 1.0, 2.0], pa.float32()),
     })
-    path = tmp_path_factory.mktemp("median") / "m.parquet"
-    pq.write_table(table, path, row_group_size=4)
-    return {**small_tables, "m": str(path)}
+    root = tmp_path_factory.mktemp("median")
+    pq.write_table(table, root / "m.parquet", row_group_size=4)
+    # fk: float group keys NaN, -0.0 and 0.0, each one group (the moments and ranks align rows to
+    # their group through joins and window partitions on these keys).
+    keys = pa.table({"f": [nan, nan, 0.0, -0.0, 1.0, 1.0, nan, -0.0, None, None],
+                     "x": [1.0, 2.0, 3.0, 5.0, 1.0, 2.0, 4.0, 9.0, 1.0, 3.0],
+                     "y": [2.0, 1.0, 3.0, 7.0, 1.0, 2.0, 4.0, 1.0, 0.0, 5.0]})
+    pq.write_table(keys, root / "fk.parquet", row_group_size=3)
+    return {**small_tables, "m": str(root / "m.parquet"), "fk": str(root / "fk.parquet")}
 
 
 MEDIAN_QUERIES = [
@@ -82,6 +89,16 @@ MEDIAN_QUERIES = [
     "select g, median(distinct i), median(x) filter (where x > 0), var(i), count(*), sum(d) from m group by g",
     "select k, median(x), median(d), median(id), avg(x), corr(x, id) from t group by k",
     "select median(x), median(k), count(distinct s) from t",
+    # percentile_cont interpolates between the ranks around p·(n - 1), in the ORDER BY's direction
+    "select g, percentile_cont(0.25) within group (order by i), percentile_cont(0.25) within group (order by i desc), "
+    "quantile_cont(0.9) within group (order by d), percentile_cont(f, 0.5), percentile_cont(0) within group "
+    "(order by x) from m group by g",
+    "select percentile_cont(0.3) within group (order by d), percentile_cont(1) within group (order by i desc), "
+    "quantile_cont(i, 0.75), percentile_cont(0.5) within group (order by x) from m",
+    "select k, percentile_cont(0.6) within group (order by x) filter (where id > 1), median(x) from t group by k",
+    "select percentile_cont(0.5) within group (order by x) from t where id > 100",
+    "select f, var(x), corr(x, y), median(x), first_value(y order by x), percentile_cont(0.4) within group "
+    "(order by y), count(*) from fk group by f",
 ]
 
 
@@ -107,8 +124,34 @@ def test_median_is_planned_in_one_step() -> None:
     planned = plan_physical(node, 4)
     assert isinstance(planned, Aggregate) and planned.mode is AggregateMode.SINGLE
     assert isinstance(planned.input, Exchange) and planned.input.kind is ExchangeKind.HASH
-    split = plan_physical(dataclasses.replace(node, aggregates=(dataclasses.replace(call, func=AggregateFunction.VAR_POP),)), 4)
+    variance = dataclasses.replace(call, func=AggregateFunction.VAR_POP)
+    split = plan_physical(dataclasses.replace(node, aggregates=(variance,)), 4)
     assert split.mode is AggregateMode.FINAL
+
+
+ORDERED_QUERIES = [
+    # m's (g, i) and t's (k, id) are unique, so the first and last rows are well defined.
+    "select g, first_value(x order by i), last_value(x order by i), first_value(d order by i desc), "
+    "last_value(f order by i desc nulls first), first_value(i order by i nulls first) from m group by g",
+    "select first_value(x order by i), last_value(d order by i nulls first), first_value(g order by f desc, i) from m",
+    "select k, first_value(s order by id), last_value(day order by id), first_value(b order by x nulls first, id) "
+    "from t group by k",
+    "select k, first_value(s order by id) filter (where id > 2), last_value(x order by id) filter (where b), "
+    "median(x), var(x), count(*) from t group by k",
+    "select first_value(x order by id) from t where id > 100",
+    "select k, last_value(x order by id) from t where id > 100 group by k",
+    "select distinct on (k) k, id, s from t order by k, id",
+    # any_value: every group's non-NULL values are equal here, so any one is DataFusion's
+    "select k, any_value(k), any_value(k * 2), any_value(cast(null as int)) from t group by k",
+    "select any_value(b) from t where id < 2",
+]
+
+
+@pytest.mark.parametrize("sql", ORDERED_QUERIES)
+def test_ordered_and_any_value_aggregates_match_datafusion(sql: str, layout: dict[str, int],
+                                                           median_tables: dict[str, str],
+                                                           assert_matches_datafusion) -> None:
+    assert_matches_datafusion(sql, median_tables, **layout)
 
 
 # bit_and/bit_or/bit_xor have no GPU kernel: on a GPU session their aggregates run on the CPU.
@@ -186,8 +229,10 @@ def test_moments_keep_their_digits_far_from_zero(far_from_zero, partitions: int,
 @pytest.mark.parametrize(
     ("sql", "reason"),
     [
-        ("select approx_distinct(s) from t", "approx_distinct"),
+        ("select approx_distinct(s) from t", "HyperLogLog estimate"),
         ("select corr(distinct x, id) from t", "DISTINCT in the two-argument aggregate corr"),
+        ("select string_agg(s, ',') from t", "string_agg"),
+        ("select k, last_value(x) from t group by k", "last_value() without ORDER BY"),
     ],
 )
 def test_aggregates_not_run_are_refused_with_a_reason(sql: str, reason: str, small_tables: dict[str, str],

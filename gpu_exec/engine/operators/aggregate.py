@@ -3,9 +3,10 @@
 The partial phase streams (each batch aggregated, the states merged as they grow); so do the final
 phase (merging the partial states it receives) and a single step without DISTINCT (run as a partial
 aggregate whose merged states are finished at the end): what they hold is states, one row per group.
-A single step with DISTINCT aggregates or MEDIAN collects its partition, then runs one group-by.
-Variance, covariance and regression aggregates keep moment states (``moments``), MEDIAN is
-computed over the collected rows (``median``).
+A single step with DISTINCT aggregates or ones without partial states (MEDIAN, PERCENTILE_CONT,
+FIRST_VALUE, LAST_VALUE: planner.physical.SINGLE_STEP) collects its partition, then runs one
+group-by. Variance, covariance and regression aggregates keep moment states (``moments``); the
+SINGLE_STEP ones pick rows of the collected partition by their rank in the group (``ranked``).
 
 What is held is spilled by grace-hash partitioning on the group keys when it does not fit (see
 gpu_exec.engine.operators.grace): the rows go to spill files by key, and each file is aggregated
@@ -20,7 +21,7 @@ from typing import TYPE_CHECKING, Iterator
 import pyarrow as pa
 
 from gpu_exec.engine.expressions import evaluate, evaluate_column
-from gpu_exec.engine.operators import grace, median, moments
+from gpu_exec.engine.operators import grace, moments, ranked
 from gpu_exec.engine.streams import concat_batches, slices
 from planner.expr import AggregateCall, AggregateFunction, Literal
 from planner.ir import AggregateMode
@@ -46,6 +47,7 @@ _MERGE = {
     AggregateFunction.BIT_AND: "bit_and",
     AggregateFunction.BIT_OR: "bit_or",
     AggregateFunction.BIT_XOR: "bit_xor",  # XOR of the partial XORs is the XOR of all values
+    AggregateFunction.ANY_VALUE: "any_value",
 }
 # Kernel function of the aggregates that are one under another name: false < true, so AND is MIN.
 _KERNEL_FUNCTION = {AggregateFunction.BOOL_AND: "min", AggregateFunction.BOOL_OR: "max"}
@@ -99,7 +101,9 @@ def _finish(call: AggregateCall, states: list[Column], ctx: ExecutionContext) ->
     if moments.is_moment(call):
         return moments.finish(call, states, ctx)
     if call.func is AggregateFunction.MEDIAN:
-        return median.finish(states, call.dtype, ctx)
+        return ranked.median(states, call.dtype, ctx)
+    if call.func is AggregateFunction.PERCENTILE_CONT:
+        return ranked.percentile(states, call.dtype, ctx)
     return states[0]
 
 
@@ -121,8 +125,46 @@ def _median_specs(call: AggregateCall, arg: int | None, inputs: _Inputs, ctx: Ex
     assert arg is not None
     dtype = call.args[0].dtype
     nk = inputs.num_keys
-    inputs.columns[arg] = median.middle_values(inputs.columns[:nk], inputs.fields[:nk], inputs.columns[arg], dtype, ctx)
-    return median.specs(arg, dtype)
+    keys, key_fields = inputs.columns[:nk], inputs.fields[:nk]
+    inputs.columns[arg] = ranked.middle_values(keys, key_fields, inputs.columns[arg], dtype, ctx)
+    return ranked.median_specs(arg, dtype)
+
+
+def _percentile_specs(call: AggregateCall, arg: int | None, inputs: _Inputs,
+                      ctx: ExecutionContext) -> list[AggSpec]:
+    """PERCENTILE_CONT over the whole group (SINGLE_STEP, like MEDIAN): the values at the two
+    ranks around the fraction and the weight between them, each taken by ANY_VALUE."""
+    assert arg is not None
+    literal = call.args[1]
+    assert isinstance(literal, Literal)  # translation refuses anything else
+    fraction = float(literal.value)
+    if call.order_by and not call.order_by[0].ascending:
+        fraction = 1.0 - fraction  # DataFusion's descending percentile
+    nk = inputs.num_keys
+    f64 = pa.float64()
+    value = inputs.columns[arg]
+    value = value if call.args[0].dtype == f64 else ctx.kernels.cast(value, f64, False)  # float32
+    picked = ranked.percentile_values(inputs.columns[:nk], inputs.fields[:nk], value, fraction, ctx)
+    return [(inputs.add(c, f64), "any_value", f64) for c in picked]
+
+
+_RANKED_ROW = {AggregateFunction.FIRST_VALUE: False, AggregateFunction.LAST_VALUE: True}  # → reversed order
+
+
+def _first_row_specs(call: AggregateCall, table: Table, inputs: _Inputs, ctx: ExecutionContext) -> list[AggSpec]:
+    """FIRST_VALUE / LAST_VALUE over the whole group (SINGLE_STEP, like MEDIAN): the argument at
+    the group's first (last) row by the call's ORDER BY, and ANY_VALUE of it."""
+    k = ctx.kernels
+    n = k.num_rows(table)
+    arg = call.args[0]
+    value = evaluate(arg, table, ctx)
+    value = k.literal_column(value, n) if isinstance(value, Literal) else value
+    order = [(evaluate_column(key.expr, table, ctx), key) for key in call.order_by]
+    keep = evaluate_column(call.filter, table, ctx) if call.filter is not None else None
+    nk = inputs.num_keys
+    picked = ranked.first_row_value(inputs.columns[:nk], inputs.fields[:nk], value, arg.dtype, order, keep,
+                                    _RANKED_ROW[call.func], ctx)
+    return [(inputs.add(picked, arg.dtype), "any_value", call.dtype)]
 
 
 def _first_phase(node: Aggregate, table: Table, ctx: ExecutionContext) -> tuple[Table, list[list[Column]]]:
@@ -142,6 +184,10 @@ def _first_phase(node: Aggregate, table: Table, ctx: ExecutionContext) -> tuple[
             call_specs = moments.first_phase_specs(arguments[i])
         elif call.func is AggregateFunction.MEDIAN:
             call_specs = _median_specs(call, _argument(call, table, inputs, ctx), inputs, ctx)
+        elif call.func in _RANKED_ROW:
+            call_specs = _first_row_specs(call, table, inputs, ctx)
+        elif call.func is AggregateFunction.PERCENTILE_CONT:
+            call_specs = _percentile_specs(call, _argument(call, table, inputs, ctx), inputs, ctx)
         else:
             call_specs = _first_phase_specs(call, _argument(call, table, inputs, ctx))
         start = inputs.num_keys + len(specs)
@@ -386,8 +432,8 @@ def _final_stream(node: Aggregate, partition: Partition, ctx: ExecutionContext) 
 
 
 def _collected(node: Aggregate, partition: Partition, ctx: ExecutionContext) -> Iterator[Table]:
-    """SINGLE mode with DISTINCT aggregates or MEDIAN: the whole partition, then one group-by; when it does
-    not fit, spilled by the group keys and aggregated a spilled partition at a time."""
+    """SINGLE mode with DISTINCT or SINGLE_STEP aggregates: the whole partition, then one group-by;
+    when it does not fit, spilled by the group keys and aggregated a spilled partition at a time."""
     k = ctx.kernels
     schema = node.input.schema
     keys = (lambda t: [evaluate_column(e, t, ctx) for e in node.group_by]) if node.group_by else None

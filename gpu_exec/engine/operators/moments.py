@@ -176,7 +176,6 @@ def _deviation_sums(k: Kernels, row_keys: list[Column], group_keys: list[Column]
             product = k.binary(Op.MULTIPLY, product, k.column(rows, weight_index), _F64, n)
             weight_index += 1
         products.append(product)
-    specs: list[AggSpec]
     if row_keys:
         fields = [pa.field("g", _I64)] + [pa.field(f"_{i}", _F64) for i in range(len(products))]
         summed = k.group_by(_table(k, [group_of_row, *products], fields), [0],
@@ -187,7 +186,7 @@ def _deviation_sums(k: Kernels, row_keys: list[Column], group_keys: list[Column]
         summed = k.gather(summed, order)
         offset, n_groups = 1, k.length(group_keys[0])
     else:
-        specs = [(i, "sum", _F64) for i in range(len(products))]
+        specs: list[AggSpec] = [(i, "sum", _F64) for i in range(len(products))]
         summed = k.group_by(_table(k, products), [], specs)
         offset, n_groups = 0, 1
     return [k.scalar_function("coalesce", [k.column(summed, offset + i), Literal(0.0, _F64)], _F64, n_groups)
