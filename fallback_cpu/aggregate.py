@@ -34,9 +34,17 @@ def group_by(
         columns[f"k{j}"] = _group_key(table.column(k))
     requests = []
     nan_flags: dict[int, str] = {}  # agg index → name of its "any NaN in the group" result
-    bitwise: dict[int, pa.Array] = {}  # agg index → its result, computed beside acero (_bitwise)
+    folded: dict[int, pa.Array] = {}  # agg index → its result, computed beside acero (no keys)
     for i, (index, func, _out_type) in enumerate(aggs):
         source = table.column(index) if index is not None else pa.nulls(n, pa.int8())
+        if func == "string_agg":
+            # Concatenated in input order: acero's "list" keeps it only without threads (below).
+            if keys:
+                columns[f"v{i}"] = source
+                requests.append((f"v{i}", "list", None))
+            else:
+                folded[i] = _concat(_array(source), np.zeros(n, np.int64), 1)
+            continue
         if func in _BIT_UFUNCS:
             # acero has no bitwise aggregate: the group's values are collected ("list") and folded
             # with numpy; without keys, the column is folded at once (acero's "list" is hash-only).
@@ -44,7 +52,7 @@ def group_by(
                 columns[f"v{i}"] = source
                 requests.append((f"v{i}", "list", None))
             else:
-                bitwise[i] = _bitwise(func, _array(source), np.zeros(n, np.int64), 1)
+                folded[i] = _bitwise(func, _array(source), np.zeros(n, np.int64), 1)
             continue
         if func == "sum" and not pa.types.is_decimal128(source.type):
             # (Arrow's hash_sum of a decimal128 already accumulates in 128 bits and returns
@@ -61,9 +69,10 @@ def group_by(
             nan_flags[i] = f"nan{i}_any"
     if not columns:
         columns["_"] = pa.nulls(n, pa.int8())
+    ordered = any(func == "string_agg" for _, func, _ in aggs)
     grouped = (
         pa.table(columns)
-        .group_by([f"k{j}" for j in range(len(keys))], use_threads=use_threads)
+        .group_by([f"k{j}" for j in range(len(keys))], use_threads=use_threads and not ordered)
         .aggregate(requests)
     )
     out_columns, names = [], []
@@ -71,13 +80,14 @@ def group_by(
         out_columns.append(_array(grouped.column(f"k{j}")))
         names.append(table.schema.field(k).name)
     for i, (_index, func, out_type) in enumerate(aggs):
-        if func in _BIT_UFUNCS:
-            if i in bitwise:
-                result = bitwise[i]
+        if func in _BIT_UFUNCS or func == "string_agg":
+            if i in folded:
+                result = folded[i]
             else:
                 lists = _array(grouped.column(f"v{i}_list"))
                 parents = _numpy_values(pc.list_parent_indices(lists)).astype(np.int64)
-                result = _bitwise(func, _array(pc.list_flatten(lists)), parents, len(lists))
+                fold = _concat if func == "string_agg" else lambda *a: _bitwise(func, *a)
+                result = fold(_array(pc.list_flatten(lists)), parents, len(lists))
             out_columns.append(result.cast(out_type))
             names.append(f"{func}_{i}")
             continue
@@ -123,6 +133,20 @@ def _bitwise(func: str, values: pa.Array, groups: np.ndarray, num_groups: int) -
     _BIT_UFUNCS[func].at(out, owner, ints)
     has_value = np.bincount(owner, minlength=num_groups) > 0
     return _from_numpy(out, has_value, values.type)
+
+
+def _concat(values: pa.Array, groups: np.ndarray, num_groups: int) -> pa.Array:
+    """The non-NULL strings of each group (``groups``: each value's group, values in order)
+    concatenated in order; a group without values is NULL."""
+    valid = _valid_mask(values)
+    owner = groups[valid]
+    order = np.argsort(owner, kind="stable")
+    kept = values.filter(pa.array(valid)).take(pa.array(order))
+    counts = np.bincount(owner, minlength=num_groups)
+    offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int32)
+    lists = pa.ListArray.from_arrays(pa.array(offsets), kept.cast(pa.string()))
+    joined = pc.binary_join(lists, "")
+    return pc.if_else(pa.array(counts > 0), joined, pa.scalar(None, pa.string()))
 
 
 def _has_nan(col: pa.Array | pa.ChunkedArray) -> bool:

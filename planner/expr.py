@@ -326,6 +326,7 @@ class AggregateFunction(enum.Enum):
     FIRST_VALUE = "first_value"  # of the first row by the call's ORDER BY (NULL if its value is)
     LAST_VALUE = "last_value"
     PERCENTILE_CONT = "percentile_cont"  # (Float64 value, constant fraction) ORDER BY the value
+    STRING_AGG = "string_agg"  # (string value, constant delimiter) [ORDER BY ...]; NULLs skipped
     # Statistics of two Float64 arguments over the rows where both are non-NULL; regr_*(y, x).
     CORR = "corr"
     COVAR_SAMP = "covar_samp"
@@ -346,7 +347,7 @@ class AggregateCall:
     """One aggregate of an Aggregate node: ``func([DISTINCT] args [ORDER BY order_by]) [FILTER
     (WHERE filter)]``. ``dtype`` is DataFusion's result type (SUM(decimal(p,s)) →
     decimal(min(38,p+10),s), AVG(decimal(p,s)) → decimal(p+4,s+4), COUNT → int64). ``order_by`` is
-    kept only where the result depends on it (first_value, last_value)."""
+    kept only where the result depends on it (first_value, last_value, percentile_cont, string_agg)."""
 
     func: AggregateFunction
     args: tuple[Expr, ...]

@@ -73,6 +73,8 @@ CPU_ONLY_AGGREGATES: dict[AggregateFunction, str] = {
     AggregateFunction.BIT_AND: _NO_BITWISE,
     AggregateFunction.BIT_OR: _NO_BITWISE,
     AggregateFunction.BIT_XOR: _NO_BITWISE,
+    AggregateFunction.STRING_AGG: "no GPU kernel yet (libcudf's collect_list and join_list_elements "
+                                  "would give it; the cuDF kernels hold no list columns)",
 }
 
 

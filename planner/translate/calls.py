@@ -56,8 +56,9 @@ def _aggregate_call(t: _Translator, a: DFExpr, scope: _Scope, out: pa.Field) -> 
     if func is None:
         why = _AGGREGATES_REFUSED.get(name.lower(), "not implemented in gpu-exec yet")
         t.unsupported(f"unsupported aggregate function {name}(): {why} (gpu-exec runs {_AGGREGATES_RUN})")
-    elif call.is_distinct() and len(call.args()) > 1:
-        # DISTINCT aggregates run over the distinct values of one argument column.
+    elif call.is_distinct() and len(call.args()) > 1 and func is not _AGG.STRING_AGG:
+        # DISTINCT aggregates run over the distinct values of one argument column (string_agg's
+        # second argument is its constant delimiter).
         t.unsupported(f"DISTINCT in the two-argument aggregate {name}() is not supported")
     args = t.exprs(call.args(), scope)
     condition = _aggregate_filter(t, a)
@@ -70,6 +71,12 @@ def _aggregate_call(t: _Translator, a: DFExpr, scope: _Scope, out: pa.Field) -> 
             t.unsupported(f"{name}() needs a constant fraction: {a.canonical_name()}")
         if call.is_distinct():
             t.unsupported(f"DISTINCT in {name}() is not supported")
+    if func is _AGG.STRING_AGG:
+        order_by = _aggregate_order(t, a, scope)
+        if len(args) != 2 or not isinstance(args[1], ex.Literal) or not isinstance(args[1].value, str):
+            t.unsupported(f"{name}() needs a constant, non-NULL delimiter: {a.canonical_name()}")
+        if call.is_distinct() and order_by:
+            t.unsupported(f"DISTINCT with ORDER BY in {name}() is not supported")
     if func in _ORDERED:
         order_by = _aggregate_order(t, a, scope)
         if not order_by:
@@ -93,6 +100,14 @@ _AGGREGATES_REFUSED = {
 }
 
 _ORDERED = {_AGG.FIRST_VALUE, _AGG.LAST_VALUE}
+
+
+def _check_aggregate_orders(t: _Translator, calls: tuple[ex.AggregateCall, ...]) -> None:
+    """One Aggregate's string_agg calls concatenate in one row order: several different ORDER BYs
+    are refused (as DataFusion refuses them when it runs the plan)."""
+    orders = {c.order_by for c in calls if c.func is _AGG.STRING_AGG and c.order_by}
+    if len(orders) > 1:
+        t.unsupported("string_agg calls with different ORDER BYs in one aggregate are not supported")
 
 
 def _aggregate_order(t: _Translator, a: DFExpr, scope: _Scope) -> tuple[ex.SortKey, ...]:
@@ -121,7 +136,7 @@ def _aggregate_order(t: _Translator, a: DFExpr, scope: _Scope) -> tuple[ex.SortK
 
 
 _AGGREGATES_RUN = ("sum, avg, min, max, count, any_value, var/stddev, bool_and/bool_or, bit_and/bit_or/bit_xor, "
-                   "median, percentile_cont, corr, covar, regr_*, first_value/last_value with ORDER BY")
+                   "median, percentile_cont, string_agg, corr, covar, regr_*, first_value/last_value with ORDER BY")
 
 
 def _aggregate_filter(t: _Translator, a: DFExpr) -> DFExpr | None:

@@ -1,6 +1,6 @@
-"""The kernels behind the statistical, boolean and bitwise aggregates: bool_and/bool_or as MIN/MAX
-of booleans, bit_and/bit_or/bit_xor (CPU), and the moment states of var/covar/corr
-(gpu_exec.engine.operators.moments) built and merged through each backend's kernels."""
+"""The kernels behind the statistical, boolean, bitwise and string aggregates: bool_and/bool_or as
+MIN/MAX of booleans, bit_and/bit_or/bit_xor and string_agg (CPU), and the moment states of
+var/covar/corr (gpu_exec.engine.operators.moments) built and merged through each backend's kernels."""
 
 from __future__ import annotations
 
@@ -55,6 +55,18 @@ def test_bitwise_aggregates_match_datafusion(kernels: Any, io: Any, oracle: Any,
     whole = oracle.query("SELECT bit_and(v) AS a, bit_or(v) AS o, bit_xor(v) AS x FROM t", t=t)
     assert io.rows(kernels.group_by(io.table(t), [], specs), whole.schema) == _expected_rows(whole)
     assert io.rows(kernels.group_by(io.table(t.slice(0, 0)), [], specs), whole.schema) == [(None, None, None)]
+
+
+def test_string_agg_concatenates_the_non_null_strings_in_row_order(kernels: Any, io: Any) -> None:
+    if kernels.name == "gpu":
+        pytest.skip("string_agg runs on the CPU (gpu_exec.cudf.capabilities.CPU_ONLY_AGGREGATES)")
+    t = pa.table({"k": KEYS, "v": [",b", ",x", None, ",a", None, ",é", ",", None]})
+    spec = [(1, "string_agg", pa.string())]
+    out = kernels.group_by(io.table(t), [0], spec)
+    got = dict(io.rows(out, pa.schema([("k", pa.string()), ("v", pa.string())])))
+    assert got == {"x": ",b,a,", None: ",x", "y": ",é", "z": None}
+    assert io.rows(kernels.group_by(io.table(t), [], spec), pa.schema([("v", pa.string())])) == [(",b,x,a,é,",)]
+    assert io.rows(kernels.group_by(io.table(t.slice(0, 0)), [], spec), pa.schema([("v", pa.string())])) == [(None,)]
 
 
 def _states(kernels: Any, io: Any, call: AggregateCall, table: pa.Table) -> dict[Any, tuple[Any, ...]]:

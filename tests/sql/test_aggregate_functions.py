@@ -1,6 +1,6 @@
 """DataFusion's statistical, boolean and bitwise aggregates against DataFusion: var/stddev (and
-their aliases), bool_and/bool_or, bit_and/bit_or/bit_xor, median, percentile_cont, any_value,
-first_value/last_value (ORDER BY), corr, covar, regr_*; grouped and global, NULLs, one-row groups, empty
+their aliases), bool_and/bool_or, bit_and/bit_or/bit_xor, median, percentile_cont, string_agg,
+any_value, first_value/last_value (ORDER BY), corr, covar, regr_*; grouped and global, NULLs, one-row groups, empty
 tables, FILTER and DISTINCT, mixed with the other aggregates, in every partition layout (which
 splits them into partial and final aggregates across an exchange)."""
 
@@ -154,8 +154,17 @@ def test_ordered_and_any_value_aggregates_match_datafusion(sql: str, layout: dic
     assert_matches_datafusion(sql, median_tables, **layout)
 
 
-# bit_and/bit_or/bit_xor have no GPU kernel: on a GPU session their aggregates run on the CPU.
+# bit_and/bit_or/bit_xor and string_agg have no GPU kernel: on a GPU session their aggregates run
+# on the CPU.
 CPU_ONLY_QUERIES = [
+    "select k, string_agg(s, ', ' order by id), string_agg(s, '' order by id), string_agg(id, '-' order by id), "
+    "count(*), var(x) from t group by k",
+    "select string_agg(s, '|' order by x nulls first, id), string_agg(s, ';' order by x nulls first, id) "
+    "filter (where id > 2) from t",
+    "select id, string_agg(s, ',') from t group by id",  # one value a group: any order is the order
+    "select k, string_agg(distinct cast(k as varchar), '-') from t group by k",
+    "select string_agg(s, ',' order by id), count(*) from t where id > 100",
+    "select k, string_agg(cast(w as varchar), ',' order by w) from e group by k",
     "select k, bit_and(id), bit_or(id), bit_xor(id), bit_and(k), bit_or(cast(k as tinyint unsigned)), "
     "bit_xor(-id) from t group by k",
     "select bit_and(id), bit_or(k), bit_xor(id) filter (where id > 3), bit_and(distinct k), var(x) from t",
@@ -231,7 +240,9 @@ def test_moments_keep_their_digits_far_from_zero(far_from_zero, partitions: int,
     [
         ("select approx_distinct(s) from t", "HyperLogLog estimate"),
         ("select corr(distinct x, id) from t", "DISTINCT in the two-argument aggregate corr"),
-        ("select string_agg(s, ',') from t", "string_agg"),
+        ("select string_agg(s, s) from t", "constant, non-NULL delimiter"),
+        ("select string_agg(s, ',' order by id), string_agg(s, ',' order by x) from t", "different ORDER BYs"),
+        ("select nth_value(x, 2 order by id) from t", "nth_value(): not implemented in gpu-exec yet"),
         ("select k, last_value(x) from t group by k", "last_value() without ORDER BY"),
     ],
 )

@@ -23,7 +23,7 @@ import pyarrow as pa
 from gpu_exec.engine.expressions import evaluate, evaluate_column
 from gpu_exec.engine.operators import grace, moments, ranked
 from gpu_exec.engine.streams import concat_batches, slices
-from planner.expr import AggregateCall, AggregateFunction, Literal
+from planner.expr import AggregateCall, AggregateFunction, BinaryOperator, Literal
 from planner.ir import AggregateMode
 from planner.physical import SINGLE_STEP, avg_sum_type, partial_state_fields
 
@@ -104,7 +104,51 @@ def _finish(call: AggregateCall, states: list[Column], ctx: ExecutionContext) ->
         return ranked.median(states, call.dtype, ctx)
     if call.func is AggregateFunction.PERCENTILE_CONT:
         return ranked.percentile(states, call.dtype, ctx)
+    if call.func is AggregateFunction.STRING_AGG:  # without the delimiter before the first value
+        k = ctx.kernels
+        start = Literal(len(_delimiter(call)) + 1, _INT64)
+        return k.scalar_function("substr", [states[0], start], call.dtype, k.length(states[0]))
     return states[0]
+
+
+def _delimiter(call: AggregateCall) -> str:
+    literal = call.args[1]
+    assert isinstance(literal, Literal) and isinstance(literal.value, str)  # translation checks it
+    return literal.value
+
+
+def _string_agg_argument(call: AggregateCall, table: Table, inputs: _Inputs, ctx: ExecutionContext) -> int:
+    """STRING_AGG's argument in ``inputs``, as a string with the delimiter before it (NULL stays
+    NULL): the kernel concatenates these, and the finish drops the first delimiter."""
+    k = ctx.kernels
+    n = k.num_rows(table)
+    arg = _argument(call, table, inputs, ctx)
+    assert arg is not None
+    value = inputs.columns[arg]
+    string = pa.string()
+    if call.args[0].dtype != string:
+        value = k.cast(value, string, False)
+    prefixed = k.binary(BinaryOperator.STRING_CONCAT, Literal(_delimiter(call), string), value, string, n)
+    inputs.columns[arg] = prefixed
+    inputs.fields[arg] = pa.field(inputs.fields[arg].name, string)
+    return arg
+
+
+def _in_string_agg_order(node: Aggregate, table: Table, inputs: _Inputs, ctx: ExecutionContext) -> _Inputs:
+    """``inputs`` in the order of the node's STRING_AGG ORDER BY (one, translation checks it), so
+    that the kernel, which concatenates in row order, follows it; every other aggregate of the
+    group-by is indifferent to the row order."""
+    order = next((c.order_by for c in node.aggregates if c.func is AggregateFunction.STRING_AGG and c.order_by), ())
+    if not order:
+        return inputs
+    k = ctx.kernels
+    n = k.num_rows(table)
+    keys = [evaluate_column(key.expr, table, ctx) for key in order]
+    fields = [pa.field(f"o{i}", key.expr.dtype) for i, key in enumerate(order)]
+    specs = [(i, key.ascending, key.nulls_first) for i, key in enumerate(order)]
+    permutation = k.sort_indices(k.make_table(keys, pa.schema(fields), n), specs)
+    moved = k.gather(k.make_table(inputs.columns, pa.schema(inputs.fields), n), permutation)
+    return _Inputs([k.column(moved, i) for i in range(len(inputs.columns))], inputs.fields, inputs.num_keys)
 
 
 def _group(inputs: _Inputs, specs: list[AggSpec], num_rows: int, ctx: ExecutionContext) -> Table:
@@ -188,11 +232,14 @@ def _first_phase(node: Aggregate, table: Table, ctx: ExecutionContext) -> tuple[
             call_specs = _first_row_specs(call, table, inputs, ctx)
         elif call.func is AggregateFunction.PERCENTILE_CONT:
             call_specs = _percentile_specs(call, _argument(call, table, inputs, ctx), inputs, ctx)
+        elif call.func is AggregateFunction.STRING_AGG:
+            call_specs = [(_string_agg_argument(call, table, inputs, ctx), "string_agg", call.dtype)]
         else:
             call_specs = _first_phase_specs(call, _argument(call, table, inputs, ctx))
         start = inputs.num_keys + len(specs)
         positions.append(list(range(start, start + len(call_specs))))
         specs.extend(call_specs)
+    inputs = _in_string_agg_order(node, table, inputs, ctx)
     grouped = _group(inputs, specs, k.num_rows(table), ctx)
     states = [[k.column(grouped, p) for p in pos] for pos in positions]
     nk = inputs.num_keys
@@ -210,6 +257,8 @@ def _distinct_aggregate(node: Aggregate, call: AggregateCall, table: Table, grou
     inputs = _key_inputs(node, table, ctx)
     if moments.is_moment(call):  # one argument (translation refuses DISTINCT with two)
         arg: int | None = inputs.add(moments.arguments(call, table, ctx)[0], pa.float64())
+    elif call.func is AggregateFunction.STRING_AGG:  # in no order (translation refuses ORDER BY)
+        arg = _string_agg_argument(call, table, inputs, ctx)
     else:
         arg = _argument(call, table, inputs, ctx)
     nk = inputs.num_keys
