@@ -325,6 +325,7 @@ class AggregateFunction(enum.Enum):
     ANY_VALUE = "any_value"  # a non-NULL value of the group (NULL if none)
     FIRST_VALUE = "first_value"  # of the first row by the call's ORDER BY (NULL if its value is)
     LAST_VALUE = "last_value"
+    NTH_VALUE = "nth_value"  # (value, constant n): the n-th row by ORDER BY, from the end if n < 0
     PERCENTILE_CONT = "percentile_cont"  # (Float64 value, constant fraction) ORDER BY the value
     STRING_AGG = "string_agg"  # (string value, constant delimiter) [ORDER BY ...]; NULLs skipped
     # Statistics of two Float64 arguments over the rows where both are non-NULL; regr_*(y, x).

@@ -242,7 +242,7 @@ UNIVARIATE_MOMENTS = frozenset({F.VAR_SAMP, F.VAR_POP, F.STDDEV_SAMP, F.STDDEV_P
 BIVARIATE_MOMENTS = frozenset({F.CORR, F.COVAR_SAMP, F.COVAR_POP, F.REGR_SLOPE, F.REGR_INTERCEPT, F.REGR_COUNT,
                                F.REGR_R2, F.REGR_AVGX, F.REGR_AVGY, F.REGR_SXX, F.REGR_SYY, F.REGR_SXY})
 # Aggregates with no mergeable partial state: planned in one step over all rows of each group.
-SINGLE_STEP = frozenset({F.MEDIAN, F.FIRST_VALUE, F.LAST_VALUE, F.PERCENTILE_CONT, F.STRING_AGG})
+SINGLE_STEP = frozenset({F.MEDIAN, F.FIRST_VALUE, F.LAST_VALUE, F.NTH_VALUE, F.PERCENTILE_CONT, F.STRING_AGG})
 _UNIVARIATE_STATES = ("count", "sum", "m2")
 _BIVARIATE_STATES = ("count", "sum_a", "sum_b", "m2_a", "m2_b", "c")
 

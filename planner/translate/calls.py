@@ -77,6 +77,10 @@ def _aggregate_call(t: _Translator, a: DFExpr, scope: _Scope, out: pa.Field) -> 
             t.unsupported(f"{name}() needs a constant, non-NULL delimiter: {a.canonical_name()}")
         if call.is_distinct() and order_by:
             t.unsupported(f"DISTINCT with ORDER BY in {name}() is not supported")
+    if func is _AGG.NTH_VALUE:
+        n = args[1] if len(args) == 2 else None
+        if not isinstance(n, ex.Literal) or not isinstance(n.value, int) or not n.value:
+            t.unsupported(f"{name}() needs a constant, non-zero position: {a.canonical_name()}")
     if func in _ORDERED:
         order_by = _aggregate_order(t, a, scope)
         if not order_by:
@@ -99,7 +103,7 @@ _AGGREGATES_REFUSED = {
     "array_agg": "gpu-exec has no list type",
 }
 
-_ORDERED = {_AGG.FIRST_VALUE, _AGG.LAST_VALUE}
+_ORDERED = {_AGG.FIRST_VALUE, _AGG.LAST_VALUE, _AGG.NTH_VALUE}
 
 
 def _check_aggregate_orders(t: _Translator, calls: tuple[ex.AggregateCall, ...]) -> None:
@@ -136,7 +140,8 @@ def _aggregate_order(t: _Translator, a: DFExpr, scope: _Scope) -> tuple[ex.SortK
 
 
 _AGGREGATES_RUN = ("sum, avg, min, max, count, any_value, var/stddev, bool_and/bool_or, bit_and/bit_or/bit_xor, "
-                   "median, percentile_cont, string_agg, corr, covar, regr_*, first_value/last_value with ORDER BY")
+                   "median, percentile_cont, string_agg, corr, covar, regr_*, first_value/last_value/nth_value with "
+                   "ORDER BY")
 
 
 def _aggregate_filter(t: _Translator, a: DFExpr) -> DFExpr | None:

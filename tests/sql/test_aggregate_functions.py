@@ -1,8 +1,9 @@
-"""DataFusion's statistical, boolean and bitwise aggregates against DataFusion: var/stddev (and
-their aliases), bool_and/bool_or, bit_and/bit_or/bit_xor, median, percentile_cont, string_agg,
-any_value, first_value/last_value (ORDER BY), corr, covar, regr_*; grouped and global, NULLs, one-row groups, empty
-tables, FILTER and DISTINCT, mixed with the other aggregates, in every partition layout (which
-splits them into partial and final aggregates across an exchange)."""
+"""DataFusion's statistical, boolean, bitwise, ordered and string aggregates against DataFusion:
+var/stddev (and their aliases), bool_and/bool_or, bit_and/bit_or/bit_xor, median, percentile_cont,
+string_agg, any_value, first_value/last_value/nth_value (ORDER BY), corr, covar, regr_*; grouped
+and global, NULLs, one-row groups, empty tables, FILTER and DISTINCT, mixed with the other
+aggregates, in every partition layout (which splits them into partial and final aggregates across
+an exchange, or sends each group's rows to one partition)."""
 
 from __future__ import annotations
 
@@ -141,6 +142,11 @@ ORDERED_QUERIES = [
     "select first_value(x order by id) from t where id > 100",
     "select k, last_value(x order by id) from t where id > 100 group by k",
     "select distinct on (k) k, id, s from t order by k, id",
+    # nth_value: the n-th row by the ORDER BY (NULL values count), from the end when n < 0
+    "select g, nth_value(x, 2 order by i), nth_value(d, -2 order by i), nth_value(f, 1 order by i), "
+    "nth_value(i, 3 order by i) from m group by g",
+    "select nth_value(x, 3 order by i desc nulls last), nth_value(d, -4 order by i desc nulls last) filter "
+    "(where g > 1), nth_value(x, 100 order by i desc nulls last) from m",
     # any_value: every group's non-NULL values are equal here, so any one is DataFusion's
     "select k, any_value(k), any_value(k * 2), any_value(cast(null as int)) from t group by k",
     "select any_value(b) from t where id < 2",
@@ -242,7 +248,8 @@ def test_moments_keep_their_digits_far_from_zero(far_from_zero, partitions: int,
         ("select corr(distinct x, id) from t", "DISTINCT in the two-argument aggregate corr"),
         ("select string_agg(s, s) from t", "constant, non-NULL delimiter"),
         ("select string_agg(s, ',' order by id), string_agg(s, ',' order by x) from t", "different ORDER BYs"),
-        ("select nth_value(x, 2 order by id) from t", "nth_value(): not implemented in gpu-exec yet"),
+        ("select nth_value(x, 2) from t", "nth_value() without ORDER BY"),
+        ("select nth_value(x, id order by id) from t", "constant, non-zero position"),
         ("select k, last_value(x) from t group by k", "last_value() without ORDER BY"),
     ],
 )

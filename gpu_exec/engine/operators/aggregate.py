@@ -4,9 +4,10 @@ The partial phase streams (each batch aggregated, the states merged as they grow
 phase (merging the partial states it receives) and a single step without DISTINCT (run as a partial
 aggregate whose merged states are finished at the end): what they hold is states, one row per group.
 A single step with DISTINCT aggregates or ones without partial states (MEDIAN, PERCENTILE_CONT,
-FIRST_VALUE, LAST_VALUE: planner.physical.SINGLE_STEP) collects its partition, then runs one
-group-by. Variance, covariance and regression aggregates keep moment states (``moments``); the
-SINGLE_STEP ones pick rows of the collected partition by their rank in the group (``ranked``).
+STRING_AGG, FIRST_VALUE, LAST_VALUE, NTH_VALUE: planner.physical.SINGLE_STEP) collects its
+partition, then runs one group-by. Variance, covariance and regression aggregates keep moment
+states (``moments``); the SINGLE_STEP ones but STRING_AGG pick rows of the collected partition by
+their rank in the group (``ranked``).
 
 What is held is spilled by grace-hash partitioning on the group keys when it does not fit (see
 gpu_exec.engine.operators.grace): the rows go to spill files by key, and each file is aggregated
@@ -192,12 +193,12 @@ def _percentile_specs(call: AggregateCall, arg: int | None, inputs: _Inputs,
     return [(inputs.add(c, f64), "any_value", f64) for c in picked]
 
 
-_RANKED_ROW = {AggregateFunction.FIRST_VALUE: False, AggregateFunction.LAST_VALUE: True}  # → reversed order
+_RANKED_ROW = {AggregateFunction.FIRST_VALUE, AggregateFunction.LAST_VALUE, AggregateFunction.NTH_VALUE}
 
 
 def _first_row_specs(call: AggregateCall, table: Table, inputs: _Inputs, ctx: ExecutionContext) -> list[AggSpec]:
-    """FIRST_VALUE / LAST_VALUE over the whole group (SINGLE_STEP, like MEDIAN): the argument at
-    the group's first (last) row by the call's ORDER BY, and ANY_VALUE of it."""
+    """FIRST_VALUE / LAST_VALUE / NTH_VALUE over the whole group (SINGLE_STEP, like MEDIAN): the
+    argument at the group's first (last, n-th) row by the call's ORDER BY, and ANY_VALUE of it."""
     k = ctx.kernels
     n = k.num_rows(table)
     arg = call.args[0]
@@ -206,8 +207,14 @@ def _first_row_specs(call: AggregateCall, table: Table, inputs: _Inputs, ctx: Ex
     order = [(evaluate_column(key.expr, table, ctx), key) for key in call.order_by]
     keep = evaluate_column(call.filter, table, ctx) if call.filter is not None else None
     nk = inputs.num_keys
-    picked = ranked.first_row_value(inputs.columns[:nk], inputs.fields[:nk], value, arg.dtype, order, keep,
-                                    _RANKED_ROW[call.func], ctx)
+    if call.func is AggregateFunction.NTH_VALUE:
+        literal = call.args[1]
+        assert isinstance(literal, Literal) and isinstance(literal.value, int)  # translation checks it
+        position = literal.value
+    else:
+        position = 1 if call.func is AggregateFunction.FIRST_VALUE else -1
+    picked = ranked.nth_row_value(inputs.columns[:nk], inputs.fields[:nk], value, arg.dtype, order, keep,
+                                  position, ctx)
     return [(inputs.add(picked, arg.dtype), "any_value", call.dtype)]
 
 

@@ -1,6 +1,7 @@
 """Aggregates picked by rank within the group: MEDIAN (the middle value, or the mean of the two
 middle ones), PERCENTILE_CONT (interpolated between the two values around a fraction of the way)
-and FIRST_VALUE / LAST_VALUE (the value of the first / last row by the call's ORDER BY).
+and FIRST_VALUE / LAST_VALUE / NTH_VALUE (the value of the first / last / n-th row by the call's
+ORDER BY).
 
 None has a mergeable state smaller than the group's rows, so they are planned in one step over
 all the rows of each group (planner.physical.SINGLE_STEP sends the rows to a partition by their
@@ -12,7 +13,8 @@ kept at the picked ranks and made NULL elsewhere, so the ordinary group-by aggre
 aligned with the other aggregates. MEDIAN ranks the values ascending, NULLs last, picks ranks
 (n + 1) / 2 and n / 2 + 1 and is the AVG of those: (lo + hi) / 2 as DataFusion computes it, a
 decimal one truncated toward zero at the argument's scale. FIRST_VALUE picks rank 1 (its value
-may be NULL: DataFusion's first_value respects NULLs), LAST_VALUE rank 1 of the reversed order.
+may be NULL: DataFusion's first_value respects NULLs), NTH_VALUE(n) rank n, LAST_VALUE and a
+negative n count from the end: rank 1 (-n) of the reversed order.
 PERCENTILE_CONT(p) picks, with i = p·(n - 1), ranks ⌊i⌋ + 1 and ⌈i⌉ + 1 of the ascending values,
 and is lo + (hi - lo)·w, w = i - ⌊i⌋ truncated to millionths (or lo where w is 0), as DataFusion
 computes it; ORDER BY ... DESC is p replaced by 1 - p, as DataFusion does.
@@ -31,7 +33,7 @@ if TYPE_CHECKING:
     from gpu_exec.engine.context import ExecutionContext
     from gpu_exec.engine.kernels import AggSpec, Column
 
-__all__ = ["middle_values", "median_specs", "median", "first_row_value", "percentile_values", "percentile"]
+__all__ = ["middle_values", "median_specs", "median", "nth_row_value", "percentile_values", "percentile"]
 
 Op = BinaryOperator
 _I64 = pa.int64()
@@ -67,13 +69,15 @@ def median(states: list[Column], dtype: pa.DataType, ctx: ExecutionContext) -> C
     return ctx.kernels.average(states[0], states[1], dtype)
 
 
-def first_row_value(keys: Sequence[Column], key_fields: Sequence[pa.Field], value: Column, dtype: pa.DataType,
-                    order: Sequence[tuple[Column, SortKey]], keep: Column | None, last: bool,
-                    ctx: ExecutionContext) -> Column:
-    """``value`` (of ``dtype``) at the first row of its group (``keys``) by ``order`` (the
-    evaluated ORDER BY columns and their keys; reversed when ``last``), NULL elsewhere. Rows where
-    ``keep`` (the call's FILTER) is not true take no part: they are ranked after every other row
-    and never picked. The group-by's ANY_VALUE of the result is the value, or NULL."""
+def nth_row_value(keys: Sequence[Column], key_fields: Sequence[pa.Field], value: Column, dtype: pa.DataType,
+                  order: Sequence[tuple[Column, SortKey]], keep: Column | None, position: int,
+                  ctx: ExecutionContext) -> Column:
+    """``value`` (of ``dtype``) at the ``position``-th row of its group (``keys``) by ``order``
+    (the evaluated ORDER BY columns and their keys; 1 is the first row, -1 the last), NULL
+    elsewhere. Rows where ``keep`` (the call's FILTER) is not true take no part: they are ranked
+    after every other row and never picked. The group-by's ANY_VALUE of the result is the value,
+    or NULL (also for a group with fewer rows)."""
+    last = position < 0
     k = ctx.kernels
     n = k.length(value)
     nk = len(keys)
@@ -93,7 +97,7 @@ def first_row_value(keys: Sequence[Column], key_fields: Sequence[pa.Field], valu
         columns.append(column)
     table = k.make_table(columns, pa.schema(fields), n)
     rank = k.window(table, _RANK, None, list(range(nk)), sort)
-    first = k.binary(Op.EQ, rank, Literal(1, _I64), _BOOL, n)
+    first = k.binary(Op.EQ, rank, Literal(abs(position), _I64), _BOOL, n)
     if keep is not None:
         first = k.binary(Op.AND, first, keep, _BOOL, n)
     return k.if_else(first, value, Literal(None, dtype), dtype, n)
