@@ -90,6 +90,10 @@ MEDIAN_QUERIES = [
     "select g, median(distinct i), median(x) filter (where x > 0), var(i), count(*), sum(d) from m group by g",
     "select k, median(x), median(d), median(id), avg(x), corr(x, id) from t group by k",
     "select median(x), median(k), count(distinct s) from t",
+    # keys of other types (strings with NULL, dates, decimals, booleans) partition the ranks too
+    "select s, day, median(x), first_value(id order by id), nth_value(x, 1 order by id), var(x), corr(x, id), "
+    "percentile_cont(0.5) within group (order by id) from t group by s, day",
+    "select d, b, median(id), last_value(s order by id), stddev_pop(id), regr_sxy(x, id) from t group by d, b",
     # percentile_cont interpolates between the ranks around p·(n - 1), in the ORDER BY's direction
     "select g, percentile_cont(0.25) within group (order by i), percentile_cont(0.25) within group (order by i desc), "
     "quantile_cont(0.9) within group (order by d), percentile_cont(f, 0.5), percentile_cont(0) within group "
@@ -201,12 +205,46 @@ def test_bitwise_aggregates_are_placed_on_the_cpu_with_their_reason(small_tables
     session.register_parquet("t", small_tables["t"])
     try:
         lines = session.sql("select k, bit_or(id), var(x) from t group by k").explain(device="gpu").splitlines()
-        lines_ok = session.sql("select k, bool_or(b), var(x), corr(x, id) from t group by k").explain(device="gpu")
+        lines_ok = session.sql(
+            "select k, bool_or(b), var(x), corr(x, id), median(x), first_value(s order by id), any_value(d), "
+            "nth_value(x, 2 order by id), percentile_cont(0.3) within group (order by x) from t group by k"
+        ).explain(device="gpu")
     finally:
         session.close()
     aggregates = [line for line in lines if "Aggregate" in line]
     assert len(aggregates) == 2 and all("@cpu: bit_or() runs on the CPU: pylibcudf" in line for line in aggregates)
     assert "@cpu" not in lines_ok
+
+
+@pytest.fixture(scope="module")
+def many_groups(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """16 000 rows in 4 000 groups, in row groups of 2 000: more state than a 1 MB limit holds."""
+    import numpy as np
+
+    rng = np.random.default_rng(1)
+    n = 16_000
+    table = pa.table({"k": rng.integers(0, 4_000, n), "x": rng.normal(100, 5, n), "y": rng.normal(0, 1, n)})
+    path = tmp_path_factory.mktemp("many") / "g.parquet"
+    pq.write_table(table, path, row_group_size=2_000)
+    return {"g": str(path)}
+
+
+@pytest.mark.parametrize("sql", [
+    "select k, var(x), regr_slope(y, x), covar_pop(x, y) from g group by k",
+    "select k, median(x), nth_value(y, 2 order by x), percentile_cont(0.25) within group (order by y) "
+    "from g group by k",
+])
+def test_spilled_aggregates_match_datafusion(sql: str, many_groups: dict[str, str], connect_for_tests,
+                                             assert_matches_datafusion) -> None:
+    # Moment states are merged, and collected groups aggregated, one spilled partition at a time.
+    session = connect_for_tests(1, many_groups, memory_limit=1_000_000, batch_rows=2_000)
+    try:
+        assert_matches_datafusion(sql, many_groups, session=session)
+        df = session.sql(sql)
+        df.to_arrow()
+        assert df.memory.spilled > 0
+    finally:
+        session.close()
 
 
 @pytest.fixture(scope="module")
