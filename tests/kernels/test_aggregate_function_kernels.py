@@ -119,7 +119,7 @@ def test_merged_moment_states_equal_the_states_of_the_whole(kernels: Any, io: An
     device = io.table(table)
     k = kernels
     state_cols = [k.column(device, 1 + i) for i in range(width)]
-    specs = moments.merge_specs(call, list(range(1, 1 + width)))
+    specs = moments.merge_specs(list(range(1, 1 + width)))
     grouped = k.group_by(device, [0], specs)
     summed = [k.column(grouped, 1 + i) for i in range(width)]
     (merged,) = moments.merged_states([(call, state_cols, summed)], [k.column(device, 0)], [k.column(grouped, 0)],

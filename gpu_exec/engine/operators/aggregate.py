@@ -334,7 +334,7 @@ def _merge_states(node: Aggregate, table: Table, schema: pa.Schema,
         start = nk + len(specs)
         indices = [inputs.add(k.column(table, position + offset), f.type) for offset, f in enumerate(fields)]
         if moments.is_moment(call):
-            specs.extend(moments.merge_specs(call, indices))
+            specs.extend(moments.merge_specs(indices))
         else:
             merge = "sum" if call.func is AggregateFunction.AVG else _MERGE[call.func]
             specs.extend((i, merge, f.type) for i, f in zip(indices, fields))

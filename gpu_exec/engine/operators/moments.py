@@ -91,8 +91,8 @@ def first_phase_states(call: AggregateCall, grouped: list[Column], values: list[
     return [count, *sums, *moments]
 
 
-def merge_specs(call: AggregateCall, indices: Sequence[int]) -> list[AggSpec]:
-    """The group-by part of merging ``call``'s state columns at ``indices``: every state adds up
+def merge_specs(indices: Sequence[int]) -> list[AggSpec]:
+    """The group-by part of merging a moment call's state columns at ``indices``: every state adds up
     (``merged_states`` adds the between-state terms to M2 and C)."""
     return [(i, "sum", _I64 if j == 0 else _F64) for j, i in enumerate(indices)]
 
