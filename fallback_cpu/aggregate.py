@@ -34,8 +34,26 @@ def group_by(
         columns[f"k{j}"] = _group_key(table.column(k))
     requests = []
     nan_flags: dict[int, str] = {}  # agg index → name of its "any NaN in the group" result
+    folded: dict[int, pa.Array] = {}  # agg index → its result, computed beside acero (no keys)
     for i, (index, func, _out_type) in enumerate(aggs):
         source = table.column(index) if index is not None else pa.nulls(n, pa.int8())
+        if func == "string_agg":
+            # Concatenated in input order: acero's "list" keeps it only without threads (below).
+            if keys:
+                columns[f"v{i}"] = source
+                requests.append((f"v{i}", "list", None))
+            else:
+                folded[i] = _concat(_array(source), np.zeros(n, np.int64), 1)
+            continue
+        if func in _BIT_UFUNCS:
+            # acero has no bitwise aggregate: the group's values are collected ("list") and folded
+            # with numpy; without keys, the column is folded at once (acero's "list" is hash-only).
+            if keys:
+                columns[f"v{i}"] = source
+                requests.append((f"v{i}", "list", None))
+            else:
+                folded[i] = _bitwise(func, _array(source), np.zeros(n, np.int64), 1)
+            continue
         if func == "sum" and not pa.types.is_decimal128(source.type):
             # (Arrow's hash_sum of a decimal128 already accumulates in 128 bits and returns
             # decimal128(38, s), sum_type_of's type: no cast needed.)
@@ -51,9 +69,10 @@ def group_by(
             nan_flags[i] = f"nan{i}_any"
     if not columns:
         columns["_"] = pa.nulls(n, pa.int8())
+    ordered = any(func == "string_agg" for _, func, _ in aggs)
     grouped = (
         pa.table(columns)
-        .group_by([f"k{j}" for j in range(len(keys))], use_threads=use_threads)
+        .group_by([f"k{j}" for j in range(len(keys))], use_threads=use_threads and not ordered)
         .aggregate(requests)
     )
     out_columns, names = [], []
@@ -61,6 +80,17 @@ def group_by(
         out_columns.append(_array(grouped.column(f"k{j}")))
         names.append(table.schema.field(k).name)
     for i, (_index, func, out_type) in enumerate(aggs):
+        if func in _BIT_UFUNCS or func == "string_agg":
+            if i in folded:
+                result = folded[i]
+            else:
+                lists = _array(grouped.column(f"v{i}_list"))
+                parents = _numpy_values(pc.list_parent_indices(lists)).astype(np.int64)
+                fold = _concat if func == "string_agg" else lambda *a: _bitwise(func, *a)
+                result = fold(_array(pc.list_flatten(lists)), parents, len(lists))
+            out_columns.append(result.cast(out_type))
+            names.append(f"{func}_{i}")
+            continue
         kernel, _ = _aggregate_plan(func)
         result = _array(grouped.column(f"v{i}_{kernel}"))
         if i in nan_flags:
@@ -86,6 +116,37 @@ def average(total: pa.Array, count: pa.Array, out_type: pa.DataType) -> pa.Array
         return _decimal_array(quotient, has_value, out_type, safe=False, what="avg")
     sums = _numpy_values(_cast_array(s, pa.float64(), safe=False), 0.0)
     return _from_numpy(sums / safe_counts, has_value, pa.float64()).cast(out_type)
+
+
+_BIT_UFUNCS = {"bit_and": np.bitwise_and, "bit_or": np.bitwise_or, "bit_xor": np.bitwise_xor}
+
+
+def _bitwise(func: str, values: pa.Array, groups: np.ndarray, num_groups: int) -> pa.Array:
+    """BIT_AND/OR/XOR of the integer ``values`` by group (``groups``: each value's group): NULLs
+    are skipped, and a group without values is NULL."""
+    valid = _valid_mask(values)
+    ints = _numpy_values(values)[valid]
+    owner = groups[valid]
+    # The fold starts from the operation's identity: all bits set for AND, none for OR and XOR.
+    start = ~np.zeros((), ints.dtype) if func == "bit_and" else np.zeros((), ints.dtype)
+    out = np.full(num_groups, start, dtype=ints.dtype)
+    _BIT_UFUNCS[func].at(out, owner, ints)
+    has_value = np.bincount(owner, minlength=num_groups) > 0
+    return _from_numpy(out, has_value, values.type)
+
+
+def _concat(values: pa.Array, groups: np.ndarray, num_groups: int) -> pa.Array:
+    """The non-NULL strings of each group (``groups``: each value's group, values in order)
+    concatenated in order; a group without values is NULL."""
+    valid = _valid_mask(values)
+    owner = groups[valid]
+    order = np.argsort(owner, kind="stable")
+    kept = values.filter(pa.array(valid)).take(pa.array(order))
+    counts = np.bincount(owner, minlength=num_groups)
+    offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int32)
+    lists = pa.ListArray.from_arrays(pa.array(offsets), kept.cast(pa.string()))
+    joined = pc.binary_join(lists, "")
+    return pc.if_else(pa.array(counts > 0), joined, pa.scalar(None, pa.string()))
 
 
 def _has_nan(col: pa.Array | pa.ChunkedArray) -> bool:

@@ -313,13 +313,44 @@ class AggregateFunction(enum.Enum):
     MIN = "min"
     MAX = "max"
     COUNT = "count"  # COUNT(x): non-NULL values; COUNT(*) arrives from DataFusion as count(1)
+    # Statistics of one Float64 argument (DataFusion casts every numeric argument to Float64).
+    VAR_SAMP = "var_samp"
+    VAR_POP = "var_pop"
+    STDDEV_SAMP = "stddev_samp"
+    STDDEV_POP = "stddev_pop"
+    BOOL_AND = "bool_and"
+    BOOL_OR = "bool_or"
+    BIT_AND = "bit_and"  # of integers, in the argument's type
+    BIT_OR = "bit_or"
+    BIT_XOR = "bit_xor"
+    MEDIAN = "median"  # exact; of Float64 (DataFusion casts integers), float32 or a decimal
+    ANY_VALUE = "any_value"  # a non-NULL value of the group (NULL if none)
+    FIRST_VALUE = "first_value"  # of the first row by the call's ORDER BY (NULL if its value is)
+    LAST_VALUE = "last_value"
+    NTH_VALUE = "nth_value"  # (value, constant n): the n-th row by ORDER BY, from the end if n < 0
+    PERCENTILE_CONT = "percentile_cont"  # (Float64 value, constant fraction) ORDER BY the value
+    STRING_AGG = "string_agg"  # (string value, constant delimiter) [ORDER BY ...]; NULLs skipped
+    # Statistics of two Float64 arguments over the rows where both are non-NULL; regr_*(y, x).
+    CORR = "corr"
+    COVAR_SAMP = "covar_samp"
+    COVAR_POP = "covar_pop"
+    REGR_SLOPE = "regr_slope"
+    REGR_INTERCEPT = "regr_intercept"
+    REGR_COUNT = "regr_count"
+    REGR_R2 = "regr_r2"
+    REGR_AVGX = "regr_avgx"
+    REGR_AVGY = "regr_avgy"
+    REGR_SXX = "regr_sxx"
+    REGR_SYY = "regr_syy"
+    REGR_SXY = "regr_sxy"
 
 
 @dataclass(frozen=True, slots=True)
 class AggregateCall:
-    """One aggregate of an Aggregate node: ``func([DISTINCT] args) [FILTER (WHERE filter)]``.
-    ``dtype`` is DataFusion's result type (SUM(decimal(p,s)) → decimal(min(38,p+10),s),
-    AVG(decimal(p,s)) → decimal(p+4,s+4), COUNT → int64)."""
+    """One aggregate of an Aggregate node: ``func([DISTINCT] args [ORDER BY order_by]) [FILTER
+    (WHERE filter)]``. ``dtype`` is DataFusion's result type (SUM(decimal(p,s)) →
+    decimal(min(38,p+10),s), AVG(decimal(p,s)) → decimal(p+4,s+4), COUNT → int64). ``order_by`` is
+    kept only where the result depends on it (first_value, last_value, percentile_cont, string_agg)."""
 
     func: AggregateFunction
     args: tuple[Expr, ...]
@@ -327,6 +358,7 @@ class AggregateCall:
     filter: Expr | None
     dtype: pa.DataType
     name: str
+    order_by: tuple[SortKey, ...] = ()
 
     def children(self) -> tuple[Expr, ...]:
         return child_exprs(self)
@@ -471,7 +503,8 @@ def format_expr(e: Any) -> str:
         )
     if isinstance(e, AggregateCall):
         args = ", ".join(format_expr(a) for a in e.args) or "*"
-        text = f"{e.func.value}({'DISTINCT ' if e.distinct else ''}{args})"
+        order = f" ORDER BY {', '.join(format_expr(k) for k in e.order_by)}" if e.order_by else ""
+        text = f"{e.func.value}({'DISTINCT ' if e.distinct else ''}{args}{order})"
         return text + (f" FILTER (WHERE {format_expr(e.filter)})" if e.filter is not None else "")
     if isinstance(e, WindowCall):
         args = ", ".join(format_expr(a) for a in e.args)

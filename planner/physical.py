@@ -9,7 +9,7 @@ A pure function of the logical plan and the target partition count. Rules:
   joins that must report unmatched right rows without keys run in one partition;
 - grouped aggregates: partial aggregate per partition → hash exchange on the keys → final
   aggregate; global aggregates: partial → single-partition merge → final; aggregates with DISTINCT
-  arguments: hash exchange on the keys → single-step aggregate;
+  arguments or without partial states (MEDIAN): hash exchange on the keys → single-step aggregate;
 - ORDER BY: sort (and top-k) per partition → single-partition merge → final sort;
 - LIMIT/OFFSET: local limit per partition → single-partition merge → limit;
 - windows: hash exchange on PARTITION BY (single partition when there is none);
@@ -48,7 +48,8 @@ from planner.ir import (
     Window,
 )
 
-__all__ = ["plan_physical", "partial_state_fields", "avg_sum_type", "estimate_rows", "DEFAULT_BROADCAST_ROWS", "RIGHT_MAY_BROADCAST"]
+__all__ = ["plan_physical", "partial_state_fields", "avg_sum_type", "UNIVARIATE_MOMENTS", "BIVARIATE_MOMENTS",
+           "SINGLE_STEP", "estimate_rows", "DEFAULT_BROADCAST_ROWS", "RIGHT_MAY_BROADCAST"]
 
 
 DEFAULT_BROADCAST_ROWS = 500_000
@@ -170,7 +171,7 @@ def _(node: Aggregate, partitions: int) -> PlanNode:
         return node
     if partitions == 1:  # one partition: a single step, no partial/final split
         return dataclasses.replace(node, input=_single(node.input))
-    if any(call.distinct for call in node.aggregates):
+    if any(call.distinct or call.func in SINGLE_STEP for call in node.aggregates):
         exchange = _hash(node.input, node.group_by, partitions) if node.group_by else _single(node.input)
         return dataclasses.replace(node, input=exchange)
     partial = dataclasses.replace(node, mode=AggregateMode.PARTIAL, schema=_partial_schema(node))
@@ -233,8 +234,25 @@ def avg_sum_type(arg_type: pa.DataType) -> pa.DataType:
     return pa.float64()
 
 
+F = AggregateFunction
+# Aggregates computed from moment states (gpu_exec.engine.operators.moments): of one argument,
+# its count, sum and M2 (the sum of squared deviations from the mean); of two, over the rows
+# where both are non-NULL, the count, both sums, both M2 and the co-moment C.
+UNIVARIATE_MOMENTS = frozenset({F.VAR_SAMP, F.VAR_POP, F.STDDEV_SAMP, F.STDDEV_POP})
+BIVARIATE_MOMENTS = frozenset({F.CORR, F.COVAR_SAMP, F.COVAR_POP, F.REGR_SLOPE, F.REGR_INTERCEPT, F.REGR_COUNT,
+                               F.REGR_R2, F.REGR_AVGX, F.REGR_AVGY, F.REGR_SXX, F.REGR_SYY, F.REGR_SXY})
+# Aggregates with no mergeable partial state: planned in one step over all rows of each group.
+SINGLE_STEP = frozenset({F.MEDIAN, F.FIRST_VALUE, F.LAST_VALUE, F.NTH_VALUE, F.PERCENTILE_CONT, F.STRING_AGG})
+_UNIVARIATE_STATES = ("count", "sum", "m2")
+_BIVARIATE_STATES = ("count", "sum_a", "sum_b", "m2_a", "m2_b", "c")
+
+
 def partial_state_fields(call: AggregateCall) -> list[pa.Field]:
     """The columns a PARTIAL aggregate emits for ``call`` (FINAL combines them)."""
+    if call.func in UNIVARIATE_MOMENTS or call.func in BIVARIATE_MOMENTS:
+        names = _UNIVARIATE_STATES if call.func in UNIVARIATE_MOMENTS else _BIVARIATE_STATES
+        return [pa.field(f"{call.name}[{n}]", pa.int64() if n == "count" else pa.float64(), nullable=n != "count")
+                for n in names]
     if call.func is AggregateFunction.AVG:
         return [
             pa.field(f"{call.name}[sum]", avg_sum_type(call.args[0].dtype)),

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from planner.expr import Cast, Expr, Literal, ScalarFunction
+from planner.expr import AggregateFunction, Cast, Expr, Literal, ScalarFunction
+from planner.ir import Aggregate, FileWrite, PlanNode
 from planner.udf import UdfCall
-from planner.ir import FileWrite, PlanNode
 
-__all__ = ["CPU_ONLY_FUNCTIONS", "GPU_FUNCTIONS", "GPU_PARQUET_COMPRESSIONS", "CudfCapabilities"]
+__all__ = ["CPU_ONLY_AGGREGATES", "CPU_ONLY_FUNCTIONS", "GPU_FUNCTIONS", "GPU_PARQUET_COMPRESSIONS", "CudfCapabilities"]
 
 # Parquet codecs (pyarrow's names) the cuDF kernels' writer maps to libcudf's CompressionType.
 GPU_PARQUET_COMPRESSIONS = frozenset({"snappy", "zstd", "lz4", "none"})
@@ -66,6 +66,19 @@ CPU_ONLY_FUNCTIONS: dict[str, str] = {
 }
 
 
+# Aggregate functions the cuDF kernels do not run, each with the reason; an Aggregate computing
+# one is placed on the CPU.
+_NO_BITWISE = ("pylibcudf 26.10's typed stubs declare no bitwise aggregation (every cuDF call is "
+               "checked against them: tests/test_gpu_static.py)")
+CPU_ONLY_AGGREGATES: dict[AggregateFunction, str] = {
+    AggregateFunction.BIT_AND: _NO_BITWISE,
+    AggregateFunction.BIT_OR: _NO_BITWISE,
+    AggregateFunction.BIT_XOR: _NO_BITWISE,
+    AggregateFunction.STRING_AGG: "no GPU kernel yet (libcudf's collect_list and join_list_elements "
+                                  "would give it; the cuDF kernels hold no list columns)",
+}
+
+
 class CudfCapabilities:
     """Capabilities of ``gpu_exec.cudf.kernels.CudfKernels`` (see planner.placement)."""
 
@@ -73,9 +86,14 @@ class CudfCapabilities:
 
     def node_reason(self, node: PlanNode) -> str | None:
         # Every IR operator has a GPU implementation over the Kernels protocol; a file write also
-        # needs every input column on the device and a codec libcudf's writer has.
+        # needs every input column on the device and a codec libcudf's writer has; an aggregate,
+        # functions the cuDF kernels run.
         if isinstance(node, FileWrite):
             return self._write_reason(node)
+        if isinstance(node, Aggregate):
+            for call in node.aggregates:
+                if call.func in CPU_ONLY_AGGREGATES:
+                    return f"{call.func.value}() runs on the CPU: {CPU_ONLY_AGGREGATES[call.func]}"
         return None
 
     def _write_reason(self, node: FileWrite) -> str | None:

@@ -29,7 +29,9 @@ Operand = Any  # a backend Column or a planner.expr.Literal (scalar broadcast to
 # (column index, ascending, nulls_first) — nulls_first is absolute, as in SQL
 SortSpec = tuple[int, bool, bool]
 # (input column index or None for COUNT(*), function, out_type); function is one of
-# "sum", "min", "max", "count" (non-NULL values), "count_all" (rows), "any_value"
+# "sum", "min", "max", "count" (non-NULL values), "count_all" (rows), "any_value", and on the CPU
+# "bit_and", "bit_or", "bit_xor" (of integers) and "string_agg" (the non-NULL strings concatenated
+# in row order) (gpu_exec.cudf.capabilities.CPU_ONLY_AGGREGATES)
 AggSpec = tuple["int | None", str, "pa.DataType"]
 
 

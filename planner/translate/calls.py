@@ -14,6 +14,11 @@ from planner.errors import SQLError
 from planner.functions import DATE_PART_ALIASES, SCALAR_FUNCTIONS
 from planner.translate.protobuf import (
     _PB_AGGREGATE_FILTER,
+    _PB_AGGREGATE_NULL_TREATMENT,
+    _PB_AGGREGATE_ORDER_BY,
+    _PB_SORT_ASC,
+    _PB_SORT_EXPR,
+    _PB_SORT_NULLS_FIRST,
     _PB_EXPR_AGGREGATE_UDF,
     _PB_EXPR_WINDOW,
     _PB_WINDOW_DISTINCT,
@@ -21,6 +26,7 @@ from planner.translate.protobuf import (
     _PB_WINDOW_NULL_TREATMENT,
     _PB_IGNORE_NULLS,
     _proto_field,
+    _proto_fields,
     _proto_unalias,
 )
 from planner.translate.translator import _raw, _sort_keys, _unalias
@@ -33,7 +39,12 @@ if TYPE_CHECKING:
 # Aggregate calls
 # ---------------------------------------------------------------------------------------------
 
-_AGGREGATE_FUNCTIONS = {f.value: f for f in ex.AggregateFunction} | {"mean": ex.AggregateFunction.AVG}
+_AGG = ex.AggregateFunction
+# DataFusion's names and aliases (information_schema.routines lists both) → gpu-exec's function.
+_AGGREGATE_FUNCTIONS = {f.value: f for f in _AGG} | {
+    "mean": _AGG.AVG, "var": _AGG.VAR_SAMP, "var_sample": _AGG.VAR_SAMP, "var_population": _AGG.VAR_POP,
+    "stddev": _AGG.STDDEV_SAMP, "covar": _AGG.COVAR_SAMP, "quantile_cont": _AGG.PERCENTILE_CONT,
+}
 
 
 def _aggregate_call(t: _Translator, a: DFExpr, scope: _Scope, out: pa.Field) -> ex.AggregateCall:
@@ -46,11 +57,94 @@ def _aggregate_call(t: _Translator, a: DFExpr, scope: _Scope, out: pa.Field) -> 
     name = call.aggregate_type()
     func = _AGGREGATE_FUNCTIONS.get(name.lower())
     if func is None:
-        t.unsupported(f"unsupported aggregate function {name}() (gpu-exec runs sum, avg, min, max, count)")
+        why = _AGGREGATES_REFUSED.get(name.lower(), "not implemented in gpu-exec yet")
+        t.unsupported(f"unsupported aggregate function {name}(): {why} (gpu-exec runs {_AGGREGATES_RUN})")
+    elif call.is_distinct() and len(call.args()) > 1 and func is not _AGG.STRING_AGG:
+        # DISTINCT aggregates run over the distinct values of one argument column (string_agg's
+        # second argument is its constant delimiter).
+        t.unsupported(f"DISTINCT in the two-argument aggregate {name}() is not supported")
     args = t.exprs(call.args(), scope)
     condition = _aggregate_filter(t, a)
     filt = t.expr(condition, scope) if condition is not None else None
-    return ex.AggregateCall(func or ex.AggregateFunction.COUNT, args, call.is_distinct(), filt, dtype, out.name)
+    order_by: tuple[ex.SortKey, ...] = ()
+    if func is _AGG.PERCENTILE_CONT:
+        # WITHIN GROUP (ORDER BY x [DESC]): the direction is the one thing the order adds.
+        order_by = _aggregate_order(t, a, scope)
+        if len(args) != 2 or not isinstance(args[1], ex.Literal) or args[1].value is None:
+            t.unsupported(f"{name}() needs a constant fraction: {a.canonical_name()}")
+        if call.is_distinct():
+            t.unsupported(f"DISTINCT in {name}() is not supported")
+    if func is _AGG.STRING_AGG:
+        order_by = _aggregate_order(t, a, scope)
+        if len(args) != 2 or not isinstance(args[1], ex.Literal) or not isinstance(args[1].value, str):
+            t.unsupported(f"{name}() needs a constant, non-NULL delimiter: {a.canonical_name()}")
+        if call.is_distinct() and order_by:
+            t.unsupported(f"DISTINCT with ORDER BY in {name}() is not supported")
+    if func is _AGG.NTH_VALUE:
+        n = args[1] if len(args) == 2 else None
+        if not isinstance(n, ex.Literal) or not isinstance(n.value, int) or not n.value:
+            t.unsupported(f"{name}() needs a constant, non-zero position: {a.canonical_name()}")
+    if func in _ORDERED:
+        order_by = _aggregate_order(t, a, scope)
+        if not order_by:
+            # Without ORDER BY the "first" row is the first to arrive, which partitioned execution
+            # does not keep (nor does DataFusion's across its partitions).
+            t.unsupported(f"{name}() without ORDER BY is not supported: its row order is undefined")
+        if call.is_distinct():
+            t.unsupported(f"DISTINCT in {name}() is not supported")
+    return ex.AggregateCall(func or ex.AggregateFunction.COUNT, args, call.is_distinct(), filt, dtype, out.name,
+                            order_by)
+
+
+_SKETCH = "its value is DataFusion's own {} estimate, which gpu-exec does not reproduce"
+# Why the aggregates DataFusion lists but gpu-exec does not run are refused (the rest: not yet).
+_AGGREGATES_REFUSED = {
+    "approx_distinct": _SKETCH.format("HyperLogLog"),
+    "approx_median": _SKETCH.format("t-digest"),
+    "approx_percentile_cont": _SKETCH.format("t-digest"),
+    "approx_percentile_cont_with_weight": _SKETCH.format("t-digest"),
+    "array_agg": "gpu-exec has no list type",
+}
+
+_ORDERED = {_AGG.FIRST_VALUE, _AGG.LAST_VALUE, _AGG.NTH_VALUE}
+
+
+def _check_aggregate_orders(t: _Translator, calls: tuple[ex.AggregateCall, ...]) -> None:
+    """One Aggregate's string_agg calls concatenate in one row order: several different ORDER BYs
+    are refused (as DataFusion refuses them when it runs the plan)."""
+    orders = {c.order_by for c in calls if c.func is _AGG.STRING_AGG and c.order_by}
+    if len(orders) > 1:
+        t.unsupported("string_agg calls with different ORDER BYs in one aggregate are not supported")
+
+
+def _aggregate_order(t: _Translator, a: DFExpr, scope: _Scope) -> tuple[ex.SortKey, ...]:
+    """The ``ORDER BY`` inside an aggregate call (and IGNORE NULLS refused): Python exposes them
+    only in the encoding."""
+    text = a.canonical_name()
+    if "ORDER BY" not in text and "NULLS" not in text:  # DataFusion prints both when present
+        return ()
+    call = _proto_field(_proto_unalias(t.proto(a)), _PB_EXPR_AGGREGATE_UDF)
+    if not isinstance(call, bytes):
+        return ()
+    if _proto_field(call, _PB_AGGREGATE_NULL_TREATMENT):
+        t.unsupported(f"IGNORE NULLS in an aggregate is not supported: {text}")
+    keys = []
+    for number, node in _proto_fields(call):
+        if number != _PB_AGGREGATE_ORDER_BY or not isinstance(node, bytes):
+            continue
+        expr = _proto_field(node, _PB_SORT_EXPR)
+        if not isinstance(expr, bytes):
+            continue
+        key = t.expr(DFExpr.from_bytes(expr, t.ctx), scope)
+        # proto3 leaves false out: a missing flag is DESC / NULLS LAST.
+        ascending, nulls_first = _proto_field(node, _PB_SORT_ASC), _proto_field(node, _PB_SORT_NULLS_FIRST)
+        keys.append(ex.SortKey(key, bool(ascending), bool(nulls_first)))
+    return tuple(keys)
+
+
+_AGGREGATES_RUN = ("sum, avg, min, max, count, any_value, var/stddev, bool_and/bool_or, bit_and/bit_or/bit_xor, "
+                   "median, percentile_cont, string_agg, corr, covar, regr_*, first_value/last_value/nth_value with "
+                   "ORDER BY")
 
 
 def _aggregate_filter(t: _Translator, a: DFExpr) -> DFExpr | None:

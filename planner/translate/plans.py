@@ -13,7 +13,7 @@ from planner import expr as ex
 from planner import ir
 from planner.catalog import normalize_schema
 from planner.errors import SQLError
-from planner.translate.calls import _aggregate_call, _window_call
+from planner.translate.calls import _aggregate_call, _check_aggregate_orders, _window_call
 from planner.translate.literals import _literal
 from planner.translate.protobuf import _proto_fields
 from planner.translate.subqueries import (
@@ -161,6 +161,7 @@ def _(v: dfx.Aggregate, plan: LogicalPlan, t: _Translator) -> _Rel:
         _aggregate_call(t, _wrap(a), scope, df_schema.field(len(group_by) + i))
         for i, a in enumerate(v.aggregate_exprs())
     )
+    _check_aggregate_orders(t, calls)
     schema = normalize_schema(df_schema)
     return _Rel(ir.Aggregate(child.node, group_by, calls, schema), plan, _field_names(v), df_schema)
 
@@ -218,6 +219,7 @@ def _grouping_sets(t: _Translator, v: dfx.Aggregate, plan: LogicalPlan, child: _
     calls = tuple(
         _aggregate_call(t, _wrap(a), scope, df_schema.field(n + 1 + i)) for i, a in enumerate(v.aggregate_exprs())
     )
+    _check_aggregate_orders(t, calls)
     schema = normalize_schema(df_schema)
     id_type = schema.field(n).type
     branches: list[ir.PlanNode] = []

@@ -15,6 +15,9 @@ _PB_WINDOW_NULL_TREATMENT = 11  # NullTreatment: RESPECT_NULLS = 0, IGNORE_NULLS
 _PB_IGNORE_NULLS = 1
 _PB_EXPR_AGGREGATE_UDF = 19  # LogicalExprNode.aggregate_udf_expr: AggregateUDFExprNode
 _PB_AGGREGATE_FILTER = 3
+_PB_AGGREGATE_ORDER_BY = 4  # repeated SortExprNode {expr = 1, asc = 2, nulls_first = 3}
+_PB_SORT_EXPR, _PB_SORT_ASC, _PB_SORT_NULLS_FIRST = 1, 2, 3
+_PB_AGGREGATE_NULL_TREATMENT = 7
 _PB_EXPR_ILIKE = 32  # LogicalExprNode.ilike (31 is like)
 _PB_EXPR_SCALAR_SUBQUERY = 36  # LogicalExprNode.scalar_subquery_expr: {subquery = 1}
 _PB_SCALAR_SUBQUERY_NODE = 1

@@ -3,7 +3,11 @@
 The partial phase streams (each batch aggregated, the states merged as they grow); so do the final
 phase (merging the partial states it receives) and a single step without DISTINCT (run as a partial
 aggregate whose merged states are finished at the end): what they hold is states, one row per group.
-A single step with DISTINCT aggregates collects its partition, then runs one group-by.
+A single step with DISTINCT aggregates or ones without partial states (MEDIAN, PERCENTILE_CONT,
+STRING_AGG, FIRST_VALUE, LAST_VALUE, NTH_VALUE: planner.physical.SINGLE_STEP) collects its
+partition, then runs one group-by. Variance, covariance and regression aggregates keep moment
+states (``moments``); the SINGLE_STEP ones but STRING_AGG pick rows of the collected partition by
+their rank in the group (``ranked``).
 
 What is held is spilled by grace-hash partitioning on the group keys when it does not fit (see
 gpu_exec.engine.operators.grace): the rows go to spill files by key, and each file is aggregated
@@ -18,11 +22,11 @@ from typing import TYPE_CHECKING, Iterator
 import pyarrow as pa
 
 from gpu_exec.engine.expressions import evaluate, evaluate_column
-from gpu_exec.engine.operators import grace
+from gpu_exec.engine.operators import grace, moments, ranked
 from gpu_exec.engine.streams import concat_batches, slices
-from planner.expr import AggregateCall, AggregateFunction, Literal
+from planner.expr import AggregateCall, AggregateFunction, BinaryOperator, Literal
 from planner.ir import AggregateMode
-from planner.physical import avg_sum_type, partial_state_fields
+from planner.physical import SINGLE_STEP, avg_sum_type, partial_state_fields
 
 if TYPE_CHECKING:
     from gpu_exec.engine.context import ExecutionContext
@@ -39,7 +43,15 @@ _MERGE = {
     AggregateFunction.MIN: "min",
     AggregateFunction.MAX: "max",
     AggregateFunction.COUNT: "sum",
+    AggregateFunction.BOOL_AND: "min",
+    AggregateFunction.BOOL_OR: "max",
+    AggregateFunction.BIT_AND: "bit_and",
+    AggregateFunction.BIT_OR: "bit_or",
+    AggregateFunction.BIT_XOR: "bit_xor",  # XOR of the partial XORs is the XOR of all values
+    AggregateFunction.ANY_VALUE: "any_value",
 }
+# Kernel function of the aggregates that are one under another name: false < true, so AND is MIN.
+_KERNEL_FUNCTION = {AggregateFunction.BOOL_AND: "min", AggregateFunction.BOOL_OR: "max"}
 
 
 @dataclass
@@ -80,14 +92,64 @@ def _first_phase_specs(call: AggregateCall, arg: int | None) -> list[AggSpec]:
         return [(arg, "count_all" if arg is None else "count", _INT64)]
     if call.func is AggregateFunction.AVG:
         return [(arg, "sum", avg_sum_type(call.args[0].dtype)), (arg, "count", _INT64)]
-    return [(arg, call.func.value, call.dtype)]
+    return [(arg, _KERNEL_FUNCTION.get(call.func, call.func.value), call.dtype)]
 
 
 def _finish(call: AggregateCall, states: list[Column], ctx: ExecutionContext) -> Column:
     """The final value of ``call`` from its (merged) state columns."""
     if call.func is AggregateFunction.AVG:
         return ctx.kernels.average(states[0], states[1], call.dtype)
+    if moments.is_moment(call):
+        return moments.finish(call, states, ctx)
+    if call.func is AggregateFunction.MEDIAN:
+        return ranked.median(states, call.dtype, ctx)
+    if call.func is AggregateFunction.PERCENTILE_CONT:
+        return ranked.percentile(states, call.dtype, ctx)
+    if call.func is AggregateFunction.STRING_AGG:  # without the delimiter before the first value
+        k = ctx.kernels
+        start = Literal(len(_delimiter(call)) + 1, _INT64)
+        return k.scalar_function("substr", [states[0], start], call.dtype, k.length(states[0]))
     return states[0]
+
+
+def _delimiter(call: AggregateCall) -> str:
+    literal = call.args[1]
+    assert isinstance(literal, Literal) and isinstance(literal.value, str)  # translation checks it
+    return literal.value
+
+
+def _string_agg_argument(call: AggregateCall, table: Table, inputs: _Inputs, ctx: ExecutionContext) -> int:
+    """STRING_AGG's argument in ``inputs``, as a string with the delimiter before it (NULL stays
+    NULL): the kernel concatenates these, and the finish drops the first delimiter."""
+    k = ctx.kernels
+    n = k.num_rows(table)
+    arg = _argument(call, table, inputs, ctx)
+    assert arg is not None
+    value = inputs.columns[arg]
+    string = pa.string()
+    if call.args[0].dtype != string:
+        value = k.cast(value, string, False)
+    prefixed = k.binary(BinaryOperator.STRING_CONCAT, Literal(_delimiter(call), string), value, string, n)
+    inputs.columns[arg] = prefixed
+    inputs.fields[arg] = pa.field(inputs.fields[arg].name, string)
+    return arg
+
+
+def _in_string_agg_order(node: Aggregate, table: Table, inputs: _Inputs, ctx: ExecutionContext) -> _Inputs:
+    """``inputs`` in the order of the node's STRING_AGG ORDER BY (one, translation checks it), so
+    that the kernel, which concatenates in row order, follows it; every other aggregate of the
+    group-by is indifferent to the row order."""
+    order = next((c.order_by for c in node.aggregates if c.func is AggregateFunction.STRING_AGG and c.order_by), ())
+    if not order:
+        return inputs
+    k = ctx.kernels
+    n = k.num_rows(table)
+    keys = [evaluate_column(key.expr, table, ctx) for key in order]
+    fields = [pa.field(f"o{i}", key.expr.dtype) for i, key in enumerate(order)]
+    specs = [(i, key.ascending, key.nulls_first) for i, key in enumerate(order)]
+    permutation = k.sort_indices(k.make_table(keys, pa.schema(fields), n), specs)
+    moved = k.gather(k.make_table(inputs.columns, pa.schema(inputs.fields), n), permutation)
+    return _Inputs([k.column(moved, i) for i in range(len(inputs.columns))], inputs.fields, inputs.num_keys)
 
 
 def _group(inputs: _Inputs, specs: list[AggSpec], num_rows: int, ctx: ExecutionContext) -> Table:
@@ -102,21 +164,97 @@ def _key_inputs(node: Aggregate, table: Table, ctx: ExecutionContext) -> _Inputs
     return _Inputs(keys, fields, len(keys))
 
 
-def _first_phase(node: Aggregate, table: Table, ctx: ExecutionContext) -> tuple[Table, list[list[int]]]:
-    """Group ``table``: keys, then the states of every non-DISTINCT aggregate; also the output
-    positions of each aggregate's states."""
+def _median_specs(call: AggregateCall, arg: int | None, inputs: _Inputs, ctx: ExecutionContext) -> list[AggSpec]:
+    """MEDIAN over the whole group (a SINGLE aggregate, planner.physical.SINGLE_STEP): its
+    argument column in ``inputs`` kept at the middle ranks only, and the aggregations of those."""
+    assert arg is not None
+    dtype = call.args[0].dtype
+    nk = inputs.num_keys
+    keys, key_fields = inputs.columns[:nk], inputs.fields[:nk]
+    inputs.columns[arg] = ranked.middle_values(keys, key_fields, inputs.columns[arg], dtype, ctx)
+    return ranked.median_specs(arg, dtype)
+
+
+def _percentile_specs(call: AggregateCall, arg: int | None, inputs: _Inputs,
+                      ctx: ExecutionContext) -> list[AggSpec]:
+    """PERCENTILE_CONT over the whole group (SINGLE_STEP, like MEDIAN): the values at the two
+    ranks around the fraction and the weight between them, each taken by ANY_VALUE."""
+    assert arg is not None
+    literal = call.args[1]
+    assert isinstance(literal, Literal)  # translation refuses anything else
+    fraction = float(literal.value)
+    if call.order_by and not call.order_by[0].ascending:
+        fraction = 1.0 - fraction  # DataFusion's descending percentile
+    nk = inputs.num_keys
+    f64 = pa.float64()
+    value = inputs.columns[arg]
+    value = value if call.args[0].dtype == f64 else ctx.kernels.cast(value, f64, False)  # float32
+    picked = ranked.percentile_values(inputs.columns[:nk], inputs.fields[:nk], value, fraction, ctx)
+    return [(inputs.add(c, f64), "any_value", f64) for c in picked]
+
+
+_RANKED_ROW = {AggregateFunction.FIRST_VALUE, AggregateFunction.LAST_VALUE, AggregateFunction.NTH_VALUE}
+
+
+def _first_row_specs(call: AggregateCall, table: Table, inputs: _Inputs, ctx: ExecutionContext) -> list[AggSpec]:
+    """FIRST_VALUE / LAST_VALUE / NTH_VALUE over the whole group (SINGLE_STEP, like MEDIAN): the
+    argument at the group's first (last, n-th) row by the call's ORDER BY, and ANY_VALUE of it."""
+    k = ctx.kernels
+    n = k.num_rows(table)
+    arg = call.args[0]
+    value = evaluate(arg, table, ctx)
+    value = k.literal_column(value, n) if isinstance(value, Literal) else value
+    order = [(evaluate_column(key.expr, table, ctx), key) for key in call.order_by]
+    keep = evaluate_column(call.filter, table, ctx) if call.filter is not None else None
+    nk = inputs.num_keys
+    if call.func is AggregateFunction.NTH_VALUE:
+        literal = call.args[1]
+        assert isinstance(literal, Literal) and isinstance(literal.value, int)  # translation checks it
+        position = literal.value
+    else:
+        position = 1 if call.func is AggregateFunction.FIRST_VALUE else -1
+    picked = ranked.nth_row_value(inputs.columns[:nk], inputs.fields[:nk], value, arg.dtype, order, keep,
+                                  position, ctx)
+    return [(inputs.add(picked, arg.dtype), "any_value", call.dtype)]
+
+
+def _first_phase(node: Aggregate, table: Table, ctx: ExecutionContext) -> tuple[Table, list[list[Column]]]:
+    """Group ``table``: keys, then the states of every non-DISTINCT aggregate; also each
+    aggregate's state columns."""
+    k = ctx.kernels
     inputs = _key_inputs(node, table, ctx)
     specs: list[AggSpec] = []
     positions: list[list[int]] = []
-    for call in node.aggregates:
+    arguments: dict[int, list[int]] = {}  # moment aggregate → its argument columns in ``inputs``
+    for i, call in enumerate(node.aggregates):
         if call.distinct:
             positions.append([])
             continue
-        call_specs = _first_phase_specs(call, _argument(call, table, inputs, ctx))
+        if moments.is_moment(call):
+            arguments[i] = [inputs.add(v, pa.float64()) for v in moments.arguments(call, table, ctx)]
+            call_specs = moments.first_phase_specs(arguments[i])
+        elif call.func is AggregateFunction.MEDIAN:
+            call_specs = _median_specs(call, _argument(call, table, inputs, ctx), inputs, ctx)
+        elif call.func in _RANKED_ROW:
+            call_specs = _first_row_specs(call, table, inputs, ctx)
+        elif call.func is AggregateFunction.PERCENTILE_CONT:
+            call_specs = _percentile_specs(call, _argument(call, table, inputs, ctx), inputs, ctx)
+        elif call.func is AggregateFunction.STRING_AGG:
+            call_specs = [(_string_agg_argument(call, table, inputs, ctx), "string_agg", call.dtype)]
+        else:
+            call_specs = _first_phase_specs(call, _argument(call, table, inputs, ctx))
         start = inputs.num_keys + len(specs)
         positions.append(list(range(start, start + len(call_specs))))
         specs.extend(call_specs)
-    return _group(inputs, specs, ctx.kernels.num_rows(table), ctx), positions
+    inputs = _in_string_agg_order(node, table, inputs, ctx)
+    grouped = _group(inputs, specs, k.num_rows(table), ctx)
+    states = [[k.column(grouped, p) for p in pos] for pos in positions]
+    nk = inputs.num_keys
+    for i, columns in arguments.items():
+        states[i] = moments.first_phase_states(
+            node.aggregates[i], states[i], [inputs.columns[c] for c in columns], inputs.columns[:nk],
+            [k.column(grouped, j) for j in range(nk)], inputs.fields[:nk], ctx)
+    return grouped, states
 
 
 def _distinct_aggregate(node: Aggregate, call: AggregateCall, table: Table, grouped: Table,
@@ -124,15 +262,28 @@ def _distinct_aggregate(node: Aggregate, call: AggregateCall, table: Table, grou
     """``call`` over DISTINCT argument values, aligned with the groups of ``grouped``."""
     k = ctx.kernels
     inputs = _key_inputs(node, table, ctx)
-    arg = _argument(call, table, inputs, ctx)
+    if moments.is_moment(call):  # one argument (translation refuses DISTINCT with two)
+        arg: int | None = inputs.add(moments.arguments(call, table, ctx)[0], pa.float64())
+    elif call.func is AggregateFunction.STRING_AGG:  # in no order (translation refuses ORDER BY)
+        arg = _string_agg_argument(call, table, inputs, ctx)
+    else:
+        arg = _argument(call, table, inputs, ctx)
     nk = inputs.num_keys
     distinct_rows = k.distinct(k.make_table(inputs.columns, pa.schema(inputs.fields), k.num_rows(table)))
     # COUNT(DISTINCT <non-NULL constant>) adds no argument column: it counts the distinct keys.
     width = nk + (arg is not None)
     inputs = _Inputs([k.column(distinct_rows, i) for i in range(width)], inputs.fields, nk)
-    specs = _first_phase_specs(call, nk if arg is not None else None)
+    if moments.is_moment(call):
+        specs = moments.first_phase_specs([nk])
+    elif call.func is AggregateFunction.MEDIAN:
+        specs = _median_specs(call, nk, inputs, ctx)
+    else:
+        specs = _first_phase_specs(call, nk if arg is not None else None)
     per_group = _group(inputs, specs, k.num_rows(distinct_rows), ctx)
     states = [k.column(per_group, nk + i) for i in range(len(specs))]
+    if moments.is_moment(call):
+        states = moments.first_phase_states(call, states, [inputs.columns[nk]], inputs.columns[:nk],
+                                            [k.column(per_group, i) for i in range(nk)], inputs.fields[:nk], ctx)
     value = _finish(call, states, ctx)
     if not nk:
         return value
@@ -153,11 +304,10 @@ def _distinct_aggregate(node: Aggregate, call: AggregateCall, table: Table, grou
 
 def _single_or_partial(node: Aggregate, table: Table, ctx: ExecutionContext) -> Table:
     k = ctx.kernels
-    grouped, positions = _first_phase(node, table, ctx)
+    grouped, all_states = _first_phase(node, table, ctx)
     nk = len(node.group_by)
     columns = [k.column(grouped, i) for i in range(nk)]
-    for call, pos in zip(node.aggregates, positions):
-        states = [k.column(grouped, p) for p in pos]
+    for call, states in zip(node.aggregates, all_states):
         if node.mode is AggregateMode.PARTIAL:
             columns.extend(states)
         elif call.distinct:
@@ -182,9 +332,12 @@ def _merge_states(node: Aggregate, table: Table, schema: pa.Schema,
     for call in node.aggregates:
         fields = partial_state_fields(call)
         start = nk + len(specs)
-        for offset, f in enumerate(fields):
+        indices = [inputs.add(k.column(table, position + offset), f.type) for offset, f in enumerate(fields)]
+        if moments.is_moment(call):
+            specs.extend(moments.merge_specs(indices))
+        else:
             merge = "sum" if call.func is AggregateFunction.AVG else _MERGE[call.func]
-            specs.append((inputs.add(k.column(table, position + offset), f.type), merge, f.type))
+            specs.extend((i, merge, f.type) for i, f in zip(indices, fields))
         position += len(fields)
         spans.append((start, start + len(fields)))
     grouped = _group(inputs, specs, k.num_rows(table), ctx)
@@ -194,6 +347,14 @@ def _merge_states(node: Aggregate, table: Table, schema: pa.Schema,
         if call.func in (AggregateFunction.COUNT, AggregateFunction.AVG):
             # Sums of counts over no partial rows are NULL; a count is 0.
             columns[stop - 1] = k.scalar_function("coalesce", [columns[stop - 1], Literal(0, _INT64)], _INT64, n)
+    moment_spans = [(call, span) for call, span in zip(node.aggregates, spans) if moments.is_moment(call)]
+    if moment_spans:
+        # M2 and C also take the deviations of each state's mean from its merged group's.
+        merged = moments.merged_states(
+            [(call, [k.column(table, i) for i in range(a, b)], columns[a:b]) for call, (a, b) in moment_spans],
+            inputs.columns[:nk], columns[:nk], inputs.fields[:nk], ctx)
+        for (_, (a, b)), states in zip(moment_spans, merged):
+            columns[a:b] = states
     return k.make_table(columns, schema, n), spans
 
 
@@ -327,8 +488,8 @@ def _final_stream(node: Aggregate, partition: Partition, ctx: ExecutionContext) 
 
 
 def _collected(node: Aggregate, partition: Partition, ctx: ExecutionContext) -> Iterator[Table]:
-    """SINGLE mode with DISTINCT aggregates: the whole partition, then one group-by; when it does
-    not fit, spilled by the group keys and aggregated a spilled partition at a time."""
+    """SINGLE mode with DISTINCT or SINGLE_STEP aggregates: the whole partition, then one group-by;
+    when it does not fit, spilled by the group keys and aggregated a spilled partition at a time."""
     k = ctx.kernels
     schema = node.input.schema
     keys = (lambda t: [evaluate_column(e, t, ctx) for e in node.group_by]) if node.group_by else None
@@ -371,7 +532,7 @@ def aggregate(node: Aggregate, partitions: list[Partition], ctx: ExecutionContex
         return [_partial(node, p, ctx) for p in partitions]
     if node.mode is AggregateMode.FINAL:
         return [_final_stream(node, p, ctx) for p in partitions]
-    if any(call.distinct for call in node.aggregates):
+    if any(call.distinct or call.func in SINGLE_STEP for call in node.aggregates):
         return [_collected(node, p, ctx) for p in partitions]
     # Without DISTINCT, a single-step aggregate keeps states, not its input: as a partial
     # aggregate whose merged states are finished at the end.
