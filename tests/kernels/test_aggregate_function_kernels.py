@@ -40,10 +40,25 @@ def test_bool_and_or_are_min_and_max_of_booleans(kernels: Any, io: Any, oracle: 
     assert io.rows(out, whole.schema) == [(None, None)]
 
 
+def _assert_cpu_only(kernels: Any, io: Any, func: str, dtype: pa.DataType) -> None:
+    """Placement runs ``func`` on the CPU (the capability table says why); the GPU kernels must
+    refuse it rather than answer something, so no session can reach a kernel that is not there."""
+    from gpu_exec.cudf.capabilities import CPU_ONLY_AGGREGATES
+    from planner.errors import ExecutionError
+    from planner.expr import AggregateFunction
+
+    assert AggregateFunction(func) in CPU_ONLY_AGGREGATES
+    t = pa.table({"k": KEYS, "v": pa.array([None] * len(KEYS), dtype)})
+    # The GPU kernels' errors come wrapped ("GPU kernel group_by: ValueError: ...").
+    with pytest.raises(ExecutionError, match="unknown aggregate function"):
+        kernels.group_by(io.table(t), [0], [(1, func, dtype)])
+
+
 @pytest.mark.parametrize("dtype", [pa.int32(), pa.int64(), pa.uint8(), pa.int8()])
 def test_bitwise_aggregates_match_datafusion(kernels: Any, io: Any, oracle: Any, dtype: pa.DataType) -> None:
     if kernels.name == "gpu":
-        pytest.skip("bit_and/bit_or/bit_xor run on the CPU (gpu_exec.cudf.capabilities.CPU_ONLY_AGGREGATES)")
+        _assert_cpu_only(kernels, io, "bit_and", dtype)
+        return
     signed = pa.types.is_signed_integer(dtype)
     values = [6, None, -1 if signed else 255, 3, None, 12, 5, None]
     t = pa.table({"k": KEYS, "v": pa.array(values, dtype)})
@@ -59,7 +74,8 @@ def test_bitwise_aggregates_match_datafusion(kernels: Any, io: Any, oracle: Any,
 
 def test_string_agg_concatenates_the_non_null_strings_in_row_order(kernels: Any, io: Any) -> None:
     if kernels.name == "gpu":
-        pytest.skip("string_agg runs on the CPU (gpu_exec.cudf.capabilities.CPU_ONLY_AGGREGATES)")
+        _assert_cpu_only(kernels, io, "string_agg", pa.string())
+        return
     t = pa.table({"k": KEYS, "v": [",b", ",x", None, ",a", None, ",é", ",", None]})
     spec = [(1, "string_agg", pa.string())]
     out = kernels.group_by(io.table(t), [0], spec)
