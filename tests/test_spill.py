@@ -11,7 +11,7 @@ import pytest
 
 from fallback_cpu.kernels import ArrowKernels
 from gpu_exec.engine.spill import SpillDirectory
-from planner.errors import ResourceError
+from planner.errors import QueryCancelled, ResourceError
 
 
 def test_batches_come_back_in_order_and_the_directory_goes(tmp_path: Path) -> None:
@@ -41,3 +41,15 @@ def test_an_unwritable_spill_directory_names_the_setting(tmp_path: Path) -> None
     directory = SpillDirectory(str(blocker))
     with pytest.raises(ResourceError, match="spill_dir"):
         directory.new_file(ArrowKernels(), pa.schema([("a", pa.int64())]), "Sort")
+
+
+def test_no_spill_file_after_the_query_ended(tmp_path: Path) -> None:
+    """A partition thread still running after its query failed or was cancelled cannot make a
+    directory that would outlive the query."""
+    directory = SpillDirectory(str(tmp_path))
+    directory.new_file(ArrowKernels(), pa.schema([("a", pa.int64())]), "Exchange").write(
+        pa.table({"a": pa.array([1], pa.int64())}))
+    directory.cleanup()
+    with pytest.raises(QueryCancelled):
+        directory.new_file(ArrowKernels(), pa.schema([("a", pa.int64())]), "Exchange")
+    assert not list(tmp_path.iterdir())

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Iterator, Mapping
 import pyarrow as pa
 
 from gpu_exec.engine.operators import aggregate, basic, exchange, join, scan, sort, window, write
-from gpu_exec.engine.streams import Batches, Partition, concat_batches
+from gpu_exec.engine.streams import Partition
 from planner import ir
 from planner.errors import ExecutionError, GpuExecError
 from planner.expr import Expr, Literal, ScalarSubquery, SortKey, walk
@@ -207,11 +207,11 @@ def _adaptive_join_inputs(node: ir.PlanNode, ctx: ExecutionContext) -> list[list
             right = _run_operator(node.right, [streams], ctx)
             return [execute(node.left, ctx), right]
         with ctx.timed("AdaptiveBroadcast"):
-            whole = concat_batches([t for got, _ in read for t in got], node.right.schema, k)
+            batches = [t for got, _ in read for t in got]
             del read
-            shared = ctx.memory.reservation("Exchange", detail="broadcast")
-            shared.grow(k.nbytes(whole))
-            right = [Batches([whole], k, shared, shared=True)]
+            reservation.free()  # from here the broadcast accounts for them (and spills them)
+            right = [exchange.broadcast_of(batches, node.right.schema, ctx)]
+            del batches
     finally:
         reservation.free()
     return [execute(node.left.input, ctx), right]

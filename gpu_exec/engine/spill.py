@@ -9,7 +9,8 @@ module is the same for both backends.
 
 The spill directory of a query (:class:`SpillDirectory`) is made on first use under the session's
 ``spill_dir`` (default: the system's temporary directory) and removed, with every file left in it,
-when the query ends: a failed or cancelled query leaves nothing behind.
+when the query ends: a failed or cancelled query leaves nothing behind (a partition thread that
+has not stopped yet cannot make another one).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from typing import TYPE_CHECKING, Iterator
 import pyarrow as pa
 import pyarrow.ipc as ipc
 
-from planner.errors import ResourceError
+from planner.errors import QueryCancelled, ResourceError
 
 if TYPE_CHECKING:
     from gpu_exec.engine.kernels import Kernels, Table
@@ -41,10 +42,15 @@ class SpillDirectory:
         self._path: str | None = None
         self._lock = threading.Lock()
         self._names = itertools.count()
+        self._ended = False
 
     def new_file(self, kernels: Kernels, schema: pa.Schema, label: str) -> SpillFile:
         """An empty spill file for batches of ``schema`` (``label``: the operator, for its name)."""
         with self._lock:
+            if self._ended:
+                # A partition thread still running after its query failed or was cancelled: a
+                # directory made now would outlive the query.
+                raise QueryCancelled("the query ended")
             if self._path is None:
                 try:
                     self._path = tempfile.mkdtemp(prefix="gpu-exec-spill-", dir=self._base)
@@ -65,6 +71,7 @@ class SpillDirectory:
     def cleanup(self) -> None:
         with self._lock:
             path, self._path = self._path, None
+            self._ended = True
         if path is not None:
             shutil.rmtree(path, ignore_errors=True)
 
