@@ -67,9 +67,10 @@ def _run(sql: str, tables: dict[str, str], connect_for_tests: Callable[..., Any]
     return actual, metrics
 
 
-# Exchanges hold what they repartition and never spill: the limits leave them room (the partial
-# aggregates' states, both sides of a join; see ``_run_spilling``), and the breakers spill past
-# their share of it (a quarter of the limit split among the partitions). Hash joins only (broadcast_rows=0): a
+# The limits are meant to leave the exchanges room for what they repartition (the partial
+# aggregates' states, both sides of a join; see ``_run_spilling``; past it they spill too, which
+# tests/test_spill_exchange.py covers), and the breakers spill past their share of it (a quarter
+# of the limit split among the partitions). Hash joins only (broadcast_rows=0): a
 # broadcast build side is the exchange's to hold.
 LAYOUTS = {
     "1-partition": {"partitions": 1, "broadcast_rows": 0},
@@ -89,9 +90,9 @@ AGGREGATES = [
 
 def _run_spilling(sql: str, tables: dict[str, str], connect_for_tests: Callable[..., Any], base: int,
                   **options: Any) -> tuple[pa.Table, dict]:
-    """``_run`` under the smallest of a few limits from ``base`` up under which the exchanges,
-    which never spill, have room for what they hold: that varies with the device (a GPU's
-    exchange pieces may count more bytes than the CPU's). The breakers above them must spill."""
+    """``_run`` under the smallest of a few limits from ``base`` up under which the exchanges
+    have room for what they hold (that varies with the device: a GPU's exchange pieces may count
+    more bytes than the CPU's). The breakers above them must spill."""
     for factor in (1, 1.5, 2, 3, 4):
         try:
             return _run(sql, tables, connect_for_tests, memory_limit=int(base * factor), **options)
