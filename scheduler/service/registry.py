@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import enum
 import itertools
+import logging
 import threading
 import time
 from collections import OrderedDict
@@ -22,6 +23,8 @@ if TYPE_CHECKING:
     from scheduler.job import Job
 
 __all__ = ["QueryState", "QueryRecord", "QueryRegistry", "RecordProgress"]
+
+log = logging.getLogger(__name__)
 
 
 class QueryState(enum.Enum):
@@ -47,6 +50,7 @@ class QueryRecord:
     tasks_done: int = 0
     tasks_total: int = 0
     tag: str = ""  # the client's own name for the statement (Flight SQL header x-gpu-exec-tag)
+    job_ids: list[str] = field(default_factory=list)  # its distributed jobs (scheduler.runner ids)
     # Set once the statement's work has ended: a query cancelled or timed out is CANCELLED at once,
     # but its tasks stop a moment later (at their next batch); this says they have.
     stopped: threading.Event = field(default_factory=threading.Event, repr=False)
@@ -91,6 +95,10 @@ class QueryRecord:
             self.state, self.rows, self.error = state, rows, error
             self.finished = time.time()
             self._cancel = None
+        # One line per query, with the ids of its jobs (what executors' logs and task keys name).
+        log.info("query %s %s user=%s seconds=%.3f rows=%d jobs=%s%s sql=%r", self.query_id, state.value,
+                 self.user or "-", self.seconds, rows, ",".join(self.job_ids) or "-",
+                 f" error={error!r}" if error else "", self.sql[:200])
 
 
 class RecordProgress(JobListener):
@@ -102,6 +110,7 @@ class RecordProgress(JobListener):
         self._finished_jobs_tasks = (0, 0)
 
     def job_started(self, job: Job) -> None:
+        self.record.job_ids.append(job.job_id)
         self._update(job)
 
     def task_finished(self, job: Job, report: TaskReport) -> None:

@@ -484,3 +484,18 @@ def test_explain_and_explain_analyze_over_flight_sql(adbc_session: AdbcSession) 
         assert kind == "Plan with Metrics"
         assert "TableScan: nation" in text and "TableScan: region" in text and "-- rows=" in text
         assert "query: " in text and ", 5 rows," in text
+
+
+def test_the_service_logs_a_line_per_query(adbc_session: AdbcSession, caplog: Any) -> None:
+    import logging
+
+    with caplog.at_level(logging.INFO, logger="scheduler.service.registry"):
+        with adbc_session.connection.cursor() as cursor:
+            cursor.execute("select count(*) from region")
+            cursor.fetchall()
+            with pytest.raises(adbc.Error):  # planned, then fails while it runs
+                cursor.execute("select cast(r_name as int) from region")
+    lines = [r.getMessage() for r in caplog.records if r.name == "scheduler.service.registry"]
+    assert any(" succeeded " in line and "rows=1" in line and "from region" in line for line in lines), lines
+    assert any(" failed " in line and "error=" in line and "cast(r_name" in line for line in lines), lines
+    assert all(line.startswith("query q-") for line in lines)
