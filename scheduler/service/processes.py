@@ -17,6 +17,7 @@ gpu-exec executor workers running there (re-divided as executors start and stop)
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import queue
 import signal
@@ -96,6 +97,17 @@ class ServiceOptions:
     dask_tls: DaskTLS | None = None
 
 
+def _log_service_to_stderr() -> None:
+    """The service's own lines (one per finished query) on stderr beside Dask's, unless the
+    embedding program configured the logger already."""
+    service_log = logging.getLogger("scheduler.service")
+    if not service_log.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s - gpu-exec.service - %(levelname)s - %(message)s"))
+        service_log.addHandler(handler)
+        service_log.setLevel(logging.INFO)
+
+
 def run_scheduler(host: str | None, port: int, service: ServiceOptions | None = None) -> int:
     """Serve a Dask scheduler on ``host:port`` and, unless ``service.flight_port`` is 0, the query
     endpoint and the control API over one session on that scheduler's cluster, until SIGINT or
@@ -106,6 +118,7 @@ def run_scheduler(host: str | None, port: int, service: ServiceOptions | None = 
     from scheduler.cluster import SCHEDULER_CONFIG
 
     service = service or ServiceOptions()
+    _log_service_to_stderr()
     started: queue.Queue[Any] = queue.Queue()
     stop = threading.Event()
     security = service.dask_tls.security("scheduler") if service.dask_tls else None

@@ -151,6 +151,10 @@ def test_wrong_credentials_are_refused(cluster: Cluster) -> None:
 def test_health_serving_and_jobs_listed(cluster: Cluster, adbc_connection: Any,
                                         capsys: pytest.CaptureFixture[str]) -> None:
     with ControlClient(f"127.0.0.1:{cluster.control_port}") as client:
+        # NOT_SERVING until the executors (started with the scheduler) have joined.
+        deadline = time.monotonic() + STARTUP_SECONDS
+        while client.health() != "SERVING" and time.monotonic() < deadline:
+            time.sleep(0.2)
         assert client.health() == "SERVING"
     with adbc_connection.cursor() as cursor:
         cursor.execute("select count(*) from region")
@@ -164,6 +168,9 @@ def test_health_serving_and_jobs_listed(cluster: Cluster, adbc_connection: Any,
     assert job.query_id in out and f"{len(jobs)} queries" in out
     assert cli_main(["jobs", "--server", f"127.0.0.1:{cluster.control_port}"]) == 1  # no credentials
     assert "missing credentials" in capsys.readouterr().err
+    # The scheduler logged the query, with the ids of the cluster jobs that ran it.
+    logged = (cluster.logs / "scheduler.log").read_text()
+    assert f"query {job.query_id} succeeded user=ci" in logged and "jobs=job-" in logged
 
 
 def test_remote_python_client(cluster: Cluster, adbc_connection: Any, tpch_data: dict[str, str], tmp_path: Path,
