@@ -392,7 +392,8 @@ class FlightSqlServer(fl.FlightServerBase):
                     raise fl.FlightTimedOutError(message) from None
             except QueryCancelled as exc:
                 record.finish(QueryState.CANCELLED, error=str(exc))
-                raise fl.FlightCancelledError(f"QueryCancelled: {exc}") from None
+                # The service's id first: the one `gpu-exec jobs` and the scheduler's log show.
+                raise fl.FlightCancelledError(f"QueryCancelled: {record.query_id}: {exc}") from None
             except BaseException as exc:  # noqa: BLE001 — every failure is the client's answer
                 record.finish(QueryState.FAILED, error=one_line(exc))
                 raise _flight_error(exc) from None
