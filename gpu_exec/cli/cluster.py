@@ -17,6 +17,9 @@ def add_scheduler_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--port", type=int, default=8786, help="the Dask scheduler's port (default 8786)")
     parser.add_argument("--flight-port", type=int, default=50050,
                         help="the query endpoint's port, Arrow Flight SQL (default 50050; 0: don't serve it)")
+    parser.add_argument("--dashboard-port", type=int, metavar="PORT",
+                        help="the Dask dashboard's port: status pages, /metrics (Prometheus, with the "
+                        "gpu_exec_* metrics), /health (default 8787, or a free one when taken)")
     parser.add_argument("--control-port", type=int, default=50051,
                         help="the control API's port, gRPC jobs + health (default 50051; 0: don't serve it)")
     parser.add_argument("--device", choices=("auto", "cpu", "gpu"), default="auto",
@@ -78,6 +81,7 @@ def scheduler_command(args: argparse.Namespace) -> int:
                              max_concurrent_queries=args.max_concurrent_queries),
         executor_timeout=args.executor_timeout,
         dask_tls=DaskTLS(args.tls_ca, args.tls_cert, args.tls_key) if args.tls_ca else None,
+        dashboard_port=args.dashboard_port,
     )
     return run_scheduler(args.host, args.port, service)
 

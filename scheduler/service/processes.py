@@ -95,6 +95,9 @@ class ServiceOptions:
     limits: ServiceLimits | None = None  # None: the defaults of scheduler.service.flight_sql.ServiceLimits
     executor_timeout: float = DEFAULT_EXECUTOR_TIMEOUT
     dask_tls: DaskTLS | None = None
+    # The Dask dashboard's HTTP port (status pages, /metrics with the gpu_exec_* metrics,
+    # /health), on the scheduler's host; None: 8787, or a free port when it is taken.
+    dashboard_port: int | None = None
 
 
 def _log_service_to_stderr() -> None:
@@ -126,7 +129,8 @@ def run_scheduler(host: str | None, port: int, service: ServiceOptions | None = 
     async def serve_dask() -> None:
         try:
             with dask.config.set(SCHEDULER_CONFIG):
-                scheduler = Scheduler(host=host, port=port, dashboard_address=None, security=security,
+                dashboard = f"{host or ''}:{service.dashboard_port}" if service.dashboard_port else None
+                scheduler = Scheduler(host=host, port=port, dashboard_address=dashboard, security=security,
                                       protocol="tls" if security is not None else None)
             await scheduler
         except BaseException as exc:  # noqa: BLE001 — reported to the main thread
@@ -149,6 +153,9 @@ def run_scheduler(host: str | None, port: int, service: ServiceOptions | None = 
     address = scheduler.address
     secured = " (mutual TLS)" if security is not None else ""
     print(f"gpu-exec scheduler listening at {address}{secured}", file=sys.stderr, flush=True)
+    http = scheduler.http_server.port if getattr(scheduler, "http_server", None) is not None else None
+    if http:
+        print(f"gpu-exec dashboard (Dask status pages, /metrics) on port {http}", file=sys.stderr, flush=True)
     if service.tls is not None and security is None:
         print("gpu-exec: warning: the Dask port is not secured: anyone who reaches it can run code on the "
               "executors; give --tls-ca (with --tls-cert/--tls-key) for mutual TLS", file=sys.stderr, flush=True)
@@ -160,6 +167,9 @@ def run_scheduler(host: str | None, port: int, service: ServiceOptions | None = 
             # Read from this thread: the length of a dict the scheduler's loop updates.
             servers = _start_query_service(address, host or "0.0.0.0", service,
                                            executors=lambda: len(scheduler.workers))
+            from scheduler.service.metrics import watch_executors
+
+            watch_executors(lambda: len(scheduler.workers))
         stop.wait()
     finally:
         for server in reversed(servers):

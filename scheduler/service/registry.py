@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable
 
 from scheduler.runner import JobListener
+from scheduler.service import metrics
 
 if TYPE_CHECKING:
     from gpu_exec.executor.task import TaskReport
@@ -95,6 +96,7 @@ class QueryRecord:
             self.state, self.rows, self.error = state, rows, error
             self.finished = time.time()
             self._cancel = None
+        metrics.query_finished(state.value, self.seconds, rows)
         # One line per query, with the ids of its jobs (what executors' logs and task keys name).
         log.info("query %s %s user=%s seconds=%.3f rows=%d jobs=%s%s sql=%r", self.query_id, state.value,
                  self.user or "-", self.seconds, rows, ",".join(self.job_ids) or "-",
@@ -140,7 +142,8 @@ class QueryRegistry:
             record = QueryRecord(f"q-{next(self._ids):06d}", sql, user)
             self._records[record.query_id] = record
             self._trim()
-            return record
+        metrics.query_started()
+        return record
 
     def get(self, query_id: str) -> QueryRecord | None:
         with self._lock:

@@ -42,6 +42,7 @@ class Cluster:
 
     def __init__(self, tmp: Path) -> None:
         self.dask_port, self.flight_port, self.control_port = _free_port(), _free_port(), _free_port()
+        self.dashboard_port = _free_port()
         auth_file = tmp / "auth.toml"
         auth_file.write_text(f'[tokens]\nci = "{TOKEN}"\n[users]\nalice = "wonderland"\n')
         self.logs = tmp
@@ -50,6 +51,7 @@ class Cluster:
         self.processes = [self._start(exe + [
             "scheduler", "--host", "127.0.0.1", "--port", str(self.dask_port), "--flight-port",
             str(self.flight_port), "--control-port", str(self.control_port), "--auth-file", str(auth_file),
+            "--dashboard-port", str(self.dashboard_port),
             "--device", "cpu", "--warehouse", str(tmp / "warehouse")], "scheduler", env)]
         self._wait_for_port(self.flight_port)
         for i in range(2):
@@ -171,6 +173,18 @@ def test_health_serving_and_jobs_listed(cluster: Cluster, adbc_connection: Any,
     # The scheduler logged the query, with the ids of the cluster jobs that ran it.
     logged = (cluster.logs / "scheduler.log").read_text()
     assert f"query {job.query_id} succeeded user=ci" in logged and "jobs=job-" in logged
+    # The dashboard: Dask's status page, and Prometheus metrics with gpu-exec's own.
+    import urllib.request
+
+    base = f"http://127.0.0.1:{cluster.dashboard_port}"
+    with urllib.request.urlopen(f"{base}/status", timeout=30) as page:
+        assert page.status == 200
+    with urllib.request.urlopen(f"{base}/metrics", timeout=30) as page:
+        metrics = page.read().decode()
+    succeeded = [line for line in metrics.splitlines() if line.startswith('gpu_exec_queries_total{state="succeeded"}')]
+    assert succeeded and float(succeeded[0].split()[-1]) >= 1, metrics[:2000]
+    assert "gpu_exec_executors 2.0" in metrics and "gpu_exec_query_seconds_bucket" in metrics
+    assert "dask_scheduler_workers" in metrics  # Dask's own, on the same route
 
 
 def test_remote_python_client(cluster: Cluster, adbc_connection: Any, tpch_data: dict[str, str], tmp_path: Path,
