@@ -50,11 +50,6 @@ def _expand(name: str, path: str, suffix: str) -> tuple[str, ...]:
     return (str(p),)
 
 
-def _columns(schema: pa.Schema) -> list[tuple[str, pa.DataType]]:
-    """What files of one table must agree on: column names and types (NULL-ability may differ)."""
-    return [(f.name, f.type) for f in schema]
-
-
 def _declared_columns(name: str, path: str, declared: pa.Schema, files: pa.Schema) -> pa.Schema:
     """The declared columns of a Parquet table, checked against its files: each must be there,
     with the same type (a silent cast could lose digits or fail half way through a query)."""
@@ -112,13 +107,16 @@ class Catalog:
     def register_parquet(self, name: str, path: str | os.PathLike[str], *, schema: pa.Schema | None = None) -> TableSource:
         """Register a Parquet file or a directory of them (searched recursively) as ``name``.
 
-        Every file must share the first file's schema; a missing or unreadable file is reported now,
-        not when a query runs. A declared ``schema`` (CREATE EXTERNAL TABLE's columns) picks
+        The table's columns are every file's, merged as DataFusion merges them: the first file's
+        columns, then each column a later file adds (a file without a column reads it as NULLs);
+        a column's type must be the same in every file. A missing or unreadable file is reported
+        now, not when a query runs. A declared ``schema`` (CREATE EXTERNAL TABLE's columns) picks
         columns of the files by name, each with the files' type.
         """
         declared = schema
         paths = _expand(name, os.fspath(path), ".parquet")
-        schema: pa.Schema | None = None
+        merged: dict[str, pa.Field] = {}
+        seen: dict[str, int] = {}  # in how many files each column is
         for p in paths:
             try:
                 file_schema = pq.read_schema(p)
@@ -127,15 +125,19 @@ class Catalog:
                     f"table {name!r}: {p!r} is not a readable Parquet file ({exc}); "
                     "check the path, or regenerate the file"
                 ) from exc
-            file_schema = normalize_schema(file_schema.remove_metadata())
-            if schema is None:
-                schema = file_schema
-            elif _columns(file_schema) != _columns(schema):
-                raise CatalogError(
-                    f"table {name!r}: {p!r} has schema {file_schema} but {paths[0]!r} has {schema}"
-                )
-            elif file_schema != schema:  # a column NULL-able in one file is in the table
-                schema = pa.schema([f.with_nullable(f.nullable or g.nullable) for f, g in zip(schema, file_schema)])
+            for f in normalize_schema(file_schema.remove_metadata()):
+                known = merged.get(f.name)
+                if known is None:
+                    merged[f.name] = f
+                elif known.type != f.type:
+                    raise CatalogError(f"table {name!r}: column {f.name!r} is {f.type} in {p!r} but {known.type} "
+                                       f"in {paths[0]!r} or another earlier file; a column needs one type in all "
+                                       "the files of a table")
+                elif f.nullable and not known.nullable:  # a column NULL-able in one file is in the table
+                    merged[f.name] = known.with_nullable(True)
+                seen[f.name] = seen.get(f.name, 0) + 1
+        # A column some files lack is NULL in their rows.
+        schema = pa.schema([f if seen[f.name] == len(paths) else f.with_nullable(True) for f in merged.values()])
         assert schema is not None
         if declared is not None:
             schema = _declared_columns(name, paths[0], declared, schema)

@@ -22,7 +22,7 @@ from gpu_exec.engine import pruning
 from gpu_exec.engine.pruning import RowGroupStats, column_positions, may_match, must_match
 from planner.catalog import ParquetFragment, parquet_fragments
 from planner.errors import CatalogError
-from planner.expr import BinaryOp, BinaryOperator, Expr
+from planner.expr import BinaryOp, BinaryOperator, Expr, Literal
 
 if TYPE_CHECKING:
     from gpu_exec.engine.context import ExecutionContext
@@ -106,7 +106,8 @@ class _Pruner:
         self.filter_rows = True
         self._rows_in = self._rows_out = 0
 
-    def _file(self, path: str) -> tuple[pq.FileMetaData, dict[str, int]]:
+    def file(self, path: str) -> tuple[pq.FileMetaData, dict[str, int]]:
+        """The footer of ``path`` (read once per partition) and its columns' positions."""
         if path not in self._files:
             try:
                 meta = pq.ParquetFile(path).metadata
@@ -138,7 +139,7 @@ class _Pruner:
         dynamic filters its rows still need (those its statistics do not show every row passes).
         Records it (and the bytes read when kept)."""
         predicates = self.static + dynamic
-        meta, positions = self._file(path)
+        meta, positions = self.file(path)
         stats = RowGroupStats(meta, row_group, self.node.schema, positions)
         subqueries = self.ctx.subquery_values
         keep = all(may_match(p, stats.column, self.node.schema, subqueries) for p in predicates)
@@ -175,7 +176,7 @@ def _parquet_partition(node: TableScan, group: list[ParquetFragment], ctx: Execu
             filters = pruner.keep(fragment.path, row_group, pruner.dynamic_predicates())
             if filters is None:
                 continue
-            table = k.read_parquet(fragment.path, node.columns, [row_group], node.schema)
+            table = _read_row_group(node, fragment.path, row_group, pruner, ctx)
             if filters and k.num_rows(table) and pruner.filter_rows:
                 before = k.num_rows(table)
                 table = _row_filter(table, filters, ctx)
@@ -184,6 +185,22 @@ def _parquet_partition(node: TableScan, group: list[ParquetFragment], ctx: Execu
                     continue
             ctx.record(pruner.names[1], rows=k.num_rows(table))
             yield from _cut(table, remaining, ctx)
+
+
+def _read_row_group(node: TableScan, path: str, row_group: int, pruner: _Pruner, ctx: ExecutionContext) -> Table:
+    """One row group's scanned columns; those its file lacks (a table whose later files added
+    columns) are NULL, as DataFusion reads them."""
+    k = ctx.kernels
+    meta, positions = pruner.file(path)
+    present = [c for c in node.columns if c in positions]
+    if len(present) == len(node.columns):
+        return k.read_parquet(path, node.columns, [row_group], node.schema)
+    schema = node.schema
+    part = k.read_parquet(path, present, [row_group], pa.schema([schema.field(c) for c in present]))
+    rows = meta.row_group(row_group).num_rows
+    columns = [k.column(part, present.index(f.name)) if f.name in positions
+               else k.literal_column(Literal(None, f.type), rows) for f in schema]
+    return k.make_table(columns, schema, rows)
 
 
 def _csv_partition(node: TableScan, paths: list[str], ctx: ExecutionContext) -> Iterator[Table]:
