@@ -82,9 +82,10 @@ def _fn_regexp_count(args: list[Operand], out_type: pa.DataType, n: int) -> pa.A
     if len(args) < 3:
         return _cast_array(pc.count_substring_regex(s, text), pa.int64(), safe=False)
     start = _cast_array(_column_of(args[2], n), pa.int64(), safe=False)
-    starts = pc.unique(start.drop_null()).to_pylist()
-    if any(v < 1 for v in starts):
+    # DataFusion checks the start of the rows with a string only (a NULL string's count is NULL).
+    if pc.any(pc.and_(pc.is_valid(s), pc.less(start, 1))).as_py():
         raise ExecutionError("regexp_count() requires start to be 1 based")
+    starts = [v for v in pc.unique(start.drop_null()).to_pylist() if v >= 1]
     # DataFusion counts in the string from the start-th character on (so '^' matches there): one
     # slice and count per distinct start, rows picked by their start.
     result = pa.nulls(n, pa.int64())

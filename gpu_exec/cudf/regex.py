@@ -93,7 +93,10 @@ def _fn_regexp_count(args: list[Operand], t: pa.DataType, n: int) -> CudfColumn:
         return _all_null(pa.int64(), n)
     first = int(start.value)
     if first < 1:
-        raise ExecutionError("regexp_count() requires start to be 1 based")
+        # DataFusion checks the start of the rows with a string only (a NULL string's count is NULL).
+        if s.null_count() < s.size():
+            raise ExecutionError("regexp_count() requires start to be 1 based")
+        return _all_null(pa.int64(), n)
     if first > 1:
         # DataFusion counts in the string from the start-th character on ('^' would match there).
         begin = _scalar(min(first - 1, _INT32_MAX), _int32())

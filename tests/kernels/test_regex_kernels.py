@@ -57,6 +57,19 @@ def test_regex_kernel_matches_datafusion(kernels: Any, io: Any, oracle: Any, nam
     assert out == expected, f"{sql}\n  actual:   {out}\n  expected: {expected}"
 
 
+def test_regexp_count_checks_the_start_of_rows_with_a_string(kernels: Any, io: Any, oracle: Any) -> None:
+    from planner.errors import ExecutionError
+
+    nulls = pa.table({"s": pa.array([None, None], STR)})
+    expected, dtype = oracle.eval("regexp_count(s, 'a', 0)", nulls)
+    column = io.column(nulls.column("s").combine_chunks())
+    out = kernels.scalar_function("regexp_count", [column, _literal("a"), _literal(0)], dtype, 2)
+    assert io.values(out, dtype) == expected == [None, None]
+    column = io.column(T.column("s").combine_chunks())
+    with pytest.raises(ExecutionError, match="requires start to be 1 based"):
+        kernels.scalar_function("regexp_count", [column, _literal("a"), _literal(0)], dtype, T.num_rows)
+
+
 def test_gpu_capabilities_take_the_plain_calls() -> None:
     s = ColumnRef(0, "s", STR)
     for call in (
