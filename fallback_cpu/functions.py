@@ -30,6 +30,7 @@ from fallback_cpu.decimals import (
     _rescale_up,
 )
 from fallback_cpu.numeric import NUMERIC_FUNCTION_KERNELS
+from fallback_cpu.regex import REGEX_KERNELS
 from fallback_cpu.strings import (
     MORE_STRING_KERNELS,
     _fn_character_length,
@@ -219,5 +220,6 @@ SCALAR_FUNCTION_KERNELS: dict[str, _ScalarFunction] = {
     "date_trunc": _fn_date_trunc,
     **NUMERIC_FUNCTION_KERNELS,
     **MORE_STRING_KERNELS,
+    **REGEX_KERNELS,
     **TEMPORAL_FUNCTION_KERNELS,
 }

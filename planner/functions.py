@@ -131,6 +131,16 @@ _TABLE = (
                        "becomes the one at its position in to, or is deleted beyond to's length"),
     ScalarFunctionSpec("levenshtein", 2, 2, "Int32", "edit distance in characters"),
     ScalarFunctionSpec("md5", 1, 1, "Utf8", "the MD5 digest of the UTF-8 bytes, 32 lower-case hex digits"),
+    # regular expressions (constant patterns in the subset of planner/regex.py; also s ~ p,
+    # s ~* p, s !~ p, s !~* p)
+    ScalarFunctionSpec("regexp_like", 2, 3, "Boolean", "regexp_like(s, pattern[, flags]): a match "
+                       "anywhere; flags i, m, s (NULL flags: none)"),
+    ScalarFunctionSpec("regexp_replace", 3, 4, "Utf8", "regexp_replace(s, pattern, replacement[, flags]): "
+                       "the first match (every one with flag 'g') replaced; \\N / ${N} insert group N; "
+                       "NULL flags give NULL"),
+    ScalarFunctionSpec("regexp_count", 2, 4, "Int64", "regexp_count(s, pattern[, start[, flags]]): "
+                       "non-overlapping matches in s from character start (1-based; ^ matches there); "
+                       "start < 1 is an error", can_fail=True),
     # numbers
     ScalarFunctionSpec("abs", 1, 1, "the argument's type", "abs(x)", can_fail=True),
     ScalarFunctionSpec("round", 1, 2, "the argument's type (Float64 for integers)",
@@ -260,8 +270,8 @@ _REFUSALS: tuple[tuple[tuple[str, ...], frozenset[str], str], ...] = (
     ((), frozenset({"input_file_name", "file_row_index"}), "scan metadata functions are not supported"),
     ((), frozenset({"current_time", "make_time", "to_time", "to_local_time"}),
      "gpu-exec has no time-of-day type and no time zones"),
-    (("regexp_",), frozenset(), ("regular expressions are not implemented yet (DataFusion uses Rust "
-                                 "regex syntax; libcudf's regex engine differs)")),
+    ((), frozenset({"regexp_match"}), "regular expressions returning a list (gpu-exec has no list type)"),
+    (("regexp_",), frozenset(), "this regular expression function is not implemented yet"),
     ((), frozenset({"sha224", "sha256", "sha384", "sha512", "digest", "decode"}),
      "SHA-2 digests and binary encodings are not implemented yet (gpu-exec has no binary type)"),
 )

@@ -11,6 +11,7 @@ import pyarrow as pa
 
 from planner.expr import AggregateFunction, Cast, Expr, Literal, ScalarFunction
 from planner.ir import Aggregate, FileWrite, PlanNode
+from planner.regex import parse_regex, replacement_parts
 from planner.udf import UdfCall
 
 __all__ = ["CPU_ONLY_AGGREGATES", "CPU_ONLY_FUNCTIONS", "GPU_FUNCTIONS", "GPU_PARQUET_COMPRESSIONS", "CudfCapabilities"]
@@ -32,7 +33,7 @@ GPU_FUNCTIONS: dict[str, tuple[int, ...]] = {
     "sinh": (), "cosh": (), "tanh": (), "asinh": (), "acosh": (), "atanh": (), "degrees": (),
     "radians": (), "trunc": (1,), "signum": (), "pi": (), "isnan": (), "iszero": (), "nanvl": (),
     "nvl": (), "nvl2": (), "greatest": (), "least": (), "repeat": (), "reverse": (), "bit_length": (),
-    "contains": (),
+    "contains": (), "regexp_like": (), "regexp_replace": (), "regexp_count": (2,),
     "to_timestamp": (), "to_timestamp_seconds": (), "to_timestamp_millis": (), "to_timestamp_micros": (),
     "to_timestamp_nanos": (), "to_unixtime": (), "from_unixtime": (), "to_date": (),
 }
@@ -158,7 +159,41 @@ class CudfCapabilities:
             if isinstance(search, Literal) and search.value == "":
                 # libcudf's replace of an empty target differs from DataFusion's (NOTES.md, 'Strings').
                 return "replace() with an empty search string: libcudf and DataFusion disagree on it"
+        if call.name.startswith("regexp_"):
+            return _regex_reason(call)
         return None
+
+
+def _regex_reason(call: ScalarFunction) -> str | None:
+    """Where libcudf's regex engine would answer differently from DataFusion's (translation has
+    checked the pattern against planner/regex.py's subset; these are constants)."""
+    flags_at = 2 if call.name == "regexp_like" else 3
+    flags = call.args[flags_at] if flags_at < len(call.args) else None
+    text = flags.value if isinstance(flags, Literal) and isinstance(flags.value, str) else ""
+    if "i" in text:
+        return (f"{call.name}() with the i flag (or ~*) runs on the CPU: libcudf's case-insensitive "
+                "matching is not Rust's Unicode case folding")
+    if "m" in text:
+        return (f"{call.name}() with the m flag runs on the CPU: libcudf's line anchors around a final "
+                "line break are not documented to match Rust's")
+    pattern = call.args[1]
+    if not isinstance(pattern, Literal) or not isinstance(pattern.value, str):
+        return None
+    if parse_regex(pattern.value).nullable:
+        # libcudf leaves empty patterns undefined and does not document where empty matches fall.
+        return (f"{call.name}() of a pattern that can match the empty string runs on the CPU: "
+                "libcudf's empty matches are not documented to be Rust's")
+    replacement = call.args[2] if call.name == "regexp_replace" else None
+    if isinstance(replacement, Literal) and isinstance(replacement.value, str):
+        parts = replacement_parts(replacement.value)
+        if any(isinstance(p, int) for p in parts):
+            if "g" not in text:
+                return ("regexp_replace() of the first match with group references runs on the CPU: "
+                        "libcudf's replace_with_backrefs replaces every match")
+            if any(p in ("$", "\\", "{", "}") for p in parts):
+                return ("regexp_replace() with group references and '$', '{' or '}' in the replacement "
+                        "runs on the CPU: libcudf's backreference syntax reads them")
+    return None
 
 
 def _numeric(dtype: pa.DataType) -> bool:

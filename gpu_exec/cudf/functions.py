@@ -29,6 +29,7 @@ from gpu_exec.cudf.columns import (
     _scalar,
 )
 from gpu_exec.cudf.numeric import NUMERIC_FUNCTION_KERNELS
+from gpu_exec.cudf.regex import REGEX_KERNELS
 from gpu_exec.cudf.strings import (
     MORE_STRING_KERNELS,
     _fn_character_length,
@@ -265,5 +266,6 @@ SCALAR_FUNCTION_KERNELS: dict[str, _ScalarFunction] = {
     "date_trunc": _fn_date_trunc,
     **NUMERIC_FUNCTION_KERNELS,
     **MORE_STRING_KERNELS,
+    **REGEX_KERNELS,
     **TEMPORAL_FUNCTION_KERNELS,
 }

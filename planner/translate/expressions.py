@@ -9,6 +9,7 @@ from planner import expr as ex
 from planner.catalog import normalize_type
 from planner.errors import SQLError
 from planner.functions import canonical_function, refusal_reason
+from planner.regex import call_reason as regex_call_reason
 from planner.translate.calls import _with_unit_argument
 from planner.translate.literals import _literal
 from planner.translate.protobuf import _PB_EXPR_ILIKE, _proto_tag
@@ -49,14 +50,31 @@ def _(t: _Translator, e: DFExpr, scope: _Scope) -> ex.Expr:
     b = e.to_variant()
     left, right = t.expr(b.left(), scope), t.expr(b.right(), scope)
     symbol = b.op()
+    if symbol in _REGEX_OPS:
+        return _regex_match(t, symbol, left, right, e)
     try:
         op = ex.BinaryOperator(symbol)
     except ValueError:
-        what = "regular expression match" if symbol.strip("!*") == "~" else "operator"
-        t.unsupported(f"unsupported {what} {symbol} in {e.canonical_name()}")
+        t.unsupported(f"unsupported operator {symbol} in {e.canonical_name()}")
         return _stand_in_expr()
     dtype = pa.bool_() if symbol in _BOOLEAN_OPS else scope.dtype(e)
     return ex.BinaryOp(op, left, right, dtype)
+
+
+# DataFusion's RegexMatch / RegexIMatch / RegexNotMatch / RegexNotIMatch: regexp_like(s, p[, 'i']),
+# negated for !~ and !~* (both NULL for a NULL operand, as DataFusion's).
+_REGEX_OPS = {"~": ("", False), "~*": ("i", False), "!~": ("", True), "!~*": ("i", True)}
+
+
+def _regex_match(t: _Translator, symbol: str, left: ex.Expr, right: ex.Expr, e: DFExpr) -> ex.Expr:
+    flags, negated = _REGEX_OPS[symbol]
+    args = (left, right, ex.Literal(flags, pa.string()))
+    reason = regex_call_reason("regexp_like", args, e.canonical_name())
+    if reason:
+        t.unsupported(reason.replace("regexp_like()", f"the operator {symbol}"))
+        return _stand_in_expr(pa.bool_())
+    call = ex.ScalarFunction("regexp_like", args, pa.bool_())
+    return ex.UnaryOp(ex.UnaryOperator.NOT, call, pa.bool_()) if negated else call
 
 
 _UNARY = {
@@ -173,6 +191,9 @@ def _(t: _Translator, e: DFExpr, scope: _Scope) -> ex.Expr:
         return _stand_in_expr()
     if spec.units is not None:
         args = _with_unit_argument(t, spec.name, args, e)
+    if spec.name.startswith("regexp_") and (reason := regex_call_reason(spec.name, tuple(args), e.canonical_name())):
+        t.unsupported(reason)
+        return _stand_in_expr()
     return ex.ScalarFunction(spec.name, args, scope.dtype(e))
 
 

@@ -811,8 +811,9 @@ def test_arithmetic_types_come_from_datafusion(tiny: Planner) -> None:
         ("select first_value(x) over (order by z range between 1 preceding and current row) from t", "window frame"),
         ("select lag(x, x) over (order by z) from t", "must be a constant"),
         ("select count(distinct x) over (partition by s) from t", "DISTINCT in a window"),
-        ("select regexp_replace(s, 'a', 'b') from t", "regexp_replace"),
-        ("select * from t where regexp_like(s, 'a+b')", "regular expression match ~"),  # becomes s ~ 'a+b'
+        ("select regexp_replace(s, '\\d', 'b') from t", "regexp_replace() is not supported: \\d is Unicode-aware"),
+        ("select * from t where regexp_like(s, '[[:alpha:]]')", "the operator ~"),  # becomes s ~ '...'
+        ("select regexp_match(s, 'a') from t", "list"),
         ("select s similar to 'a%' from t", "SIMILAR TO"),
         ("select x in (select y from u) from t", "IN subquery"),
         ("select exists (select 1 from u where y = x) from t", "EXISTS subquery"),
@@ -836,11 +837,24 @@ def test_unsupported_sql_is_refused_with_its_reason(tiny: Planner, sql: str, rea
 def test_every_reason_is_listed_at_once(tiny: Planner) -> None:
     reasons = assert_translation_raises(
         tiny,
-        "select approx_median(z), regexp_replace(s, 'a', 'b') from t group by s",
+        "select approx_median(z), regexp_replace(s, 'a', s) from t group by s",
         "approx_median",
         "regexp_replace",
     )
     assert len(reasons) == 2
+
+
+def test_regex_operators_are_regexp_like_calls(tiny: Planner) -> None:
+    sql = "select s ~ 'a+', s ~* 'a+', s !~ 'a+', s !~* 'a+' from t"
+    exprs = one(nodes_of(tiny.translate(sql), ir.Projection)).exprs
+    flags = []
+    for e, negated in zip(exprs, (False, False, True, True)):
+        if negated:
+            assert isinstance(e, ex.UnaryOp) and e.op is ex.UnaryOperator.NOT
+            e = e.operand
+        assert isinstance(e, ex.ScalarFunction) and e.name == "regexp_like" and e.args[1] == ex.Literal("a+", pa.string())
+        flags.append(e.args[2].value)
+    assert flags == ["", "i", "", "i"]
 
 
 def test_window_parameters_are_folded(tiny: Planner) -> None:

@@ -14,6 +14,7 @@ from pylibcudf.strings import (
     regex_program,
     repeat,
     replace,
+    replace_re,
     reverse,
     side_type,
     slice,
@@ -22,4 +23,4 @@ from pylibcudf.strings import (
 from pylibcudf.strings.side_type import SideType
 
 __all__ = ["SideType", "attributes", "case", "combine", "contains", "convert", "find", "regex_flags",
-           "regex_program", "repeat", "replace", "reverse", "side_type", "slice", "strip"]
+           "regex_program", "repeat", "replace", "replace_re", "reverse", "side_type", "slice", "strip"]

@@ -7,6 +7,7 @@ libcudf documents —, quantifiers, groups). A pattern that does not compile rai
 from __future__ import annotations
 
 import re
+import warnings
 from typing import Any
 
 from pylibcudf.strings.regex_flags import RegexFlags
@@ -37,8 +38,15 @@ class RegexProgram:
             py_flags |= re.MULTILINE
         if value & RegexFlags.DOTALL:
             py_flags |= re.DOTALL
+        if re.search(r"(?<!\\)\(\?(?!:)", pattern):
+            # libcudf has groups and non-capturing groups only: no lookaround, named groups or
+            # inline flags (its parser rejects '(?' before anything but ':').
+            raise RuntimeError(f"invalid regex pattern {pattern!r}: only (?: groups are supported")
         try:
-            compiled = re.compile(pattern, py_flags)
+            with warnings.catch_warnings():
+                # A '[' inside a class is a literal for libcudf (and, for now, Python).
+                warnings.simplefilter("ignore", FutureWarning)
+                compiled = re.compile(pattern, py_flags)
         except re.error as exc:
             raise RuntimeError(f"invalid regex pattern {pattern!r}: {exc}") from None
         program = object.__new__(RegexProgram)
