@@ -166,3 +166,15 @@ def test_recursive_term_across_devices(graph_tables: dict[str, str],
     sql = ("WITH RECURSIVE x(n, s) AS (SELECT 1 AS n, 'a' AS s UNION ALL "
            "SELECT n + 1, string_agg(s, ',') FROM x WHERE n < 4 GROUP BY n) SELECT * FROM x")
     assert_matches_datafusion(sql, graph_tables, partitions=3, fallback="silent")
+
+
+def test_recursion_limit_from_the_environment(graph_tables: dict[str, str], monkeypatch: pytest.MonkeyPatch,
+                                              connect_for_tests: Callable[..., Any]) -> None:
+    monkeypatch.setenv("GPU_EXEC__RECURSION_LIMIT", "3")
+    s = connect_for_tests(1, graph_tables)
+    try:
+        with pytest.raises(ResourceError, match="did not end after 3 rounds"):
+            s.sql(ENDLESS).to_arrow()
+        assert s.sql(ENDLESS + " LIMIT 3").to_arrow().num_rows == 3  # the LIMIT ends it first
+    finally:
+        s.close()
