@@ -17,11 +17,13 @@ from planner.ir import (
     Limit,
     PlanNode,
     Projection,
+    RecursiveQuery,
     Sort,
     TableScan,
     Union,
     Values,
     Window,
+    WorkTableScan,
 )
 
 __all__ = ["describe", "render_plan"]
@@ -109,6 +111,17 @@ def _(node: EmptyRelation) -> str:
 @describe.register(Window)
 def _(node: Window) -> str:
     return f"Window: [{_list(node.windows)}]"
+
+
+@describe.register(RecursiveQuery)
+def _(node: RecursiveQuery) -> str:
+    return f"RecursiveQuery: {node.name} {'UNION' if node.distinct else 'UNION ALL'}"
+
+
+@describe.register(WorkTableScan)
+def _(node: WorkTableScan) -> str:
+    fetch = f" fetch={node.fetch}" if node.fetch is not None else ""
+    return f"WorkTableScan: {node.name} [{', '.join(node.schema.names)}]{fetch}"
 
 
 @describe.register(Exchange)

@@ -34,6 +34,8 @@ __all__ = [
     "Values",
     "EmptyRelation",
     "Window",
+    "RecursiveQuery",
+    "WorkTableScan",
     "ExchangeKind",
     "Exchange",
     "FileFormat",
@@ -238,6 +240,34 @@ class Window(PlanNode):
 
     input: PlanNode
     windows: tuple[WindowCall, ...]
+    schema: pa.Schema
+
+
+@dataclass(frozen=True, slots=True)
+class RecursiveQuery(PlanNode):
+    """WITH RECURSIVE ``name``: the rows of ``static``, then those of ``recursive`` run again and
+    again over the previous round's rows (its ``WorkTableScan`` of the same ``id``) until a round
+    yields none. ``distinct`` (UNION, not UNION ALL): a row already produced, in any round or
+    twice in one, is dropped, and only the new rows feed the next round. ``id`` tells nested
+    recursive queries of one plan apart (equal names and schemas would make equal nodes)."""
+
+    static: PlanNode
+    recursive: PlanNode
+    name: str
+    distinct: bool
+    id: int
+    schema: pa.Schema
+
+
+@dataclass(frozen=True, slots=True)
+class WorkTableScan(PlanNode):
+    """Leaf of a recursive term: the previous round's rows of the RecursiveQuery ``id``, its
+    columns ``columns`` (positions in the recursive query's schema); ``fetch`` caps the rows."""
+
+    name: str
+    id: int
+    columns: tuple[int, ...]
+    fetch: int | None
     schema: pa.Schema
 
 

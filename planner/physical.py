@@ -13,6 +13,9 @@ A pure function of the logical plan and the target partition count. Rules:
 - ORDER BY: sort (and top-k) per partition → single-partition merge → final sort;
 - LIMIT/OFFSET: local limit per partition → single-partition merge → limit;
 - windows: hash exchange on PARTITION BY (single partition when there is none);
+- recursive queries (WITH RECURSIVE): one partition; the static term is merged into one, the
+  recursive term is planned like any plan over its work table (one partition, so it may be
+  broadcast) and each round's partitions are merged by the operator;
 - file writes: partition-wise (one file per partition, written where the partition is), except
   a write to one file, which gets a single-partition merge unless its input already is one.
 """
@@ -44,8 +47,10 @@ from planner.ir import (
     Limit,
     PlanNode,
     Projection,
+    RecursiveQuery,
     Sort,
     Window,
+    WorkTableScan,
 )
 
 __all__ = ["plan_physical", "partial_state_fields", "avg_sum_type", "UNIVARIATE_MOMENTS", "BIVARIATE_MOMENTS",
@@ -104,8 +109,8 @@ def estimate_rows(node: PlanNode) -> float:
         return min(rows, node.fetch) if node.fetch is not None else rows
     if isinstance(node, (Values,)):
         return float(len(node.rows))
-    if isinstance(node, EmptyRelation):
-        return 1.0
+    if isinstance(node, (EmptyRelation, WorkTableScan)):
+        return 1.0  # a work table is unknown until it runs; a round is usually small: broadcast it
     inputs = [estimate_rows(c) for c in node.children()]
     if isinstance(node, Filter):
         return inputs[0] * FILTER_SELECTIVITY
@@ -207,6 +212,14 @@ def _(node: Window, partitions: int) -> PlanNode:
     return dataclasses.replace(node, input=_single(node.input))
 
 
+@_distribute.register(RecursiveQuery)
+def _(node: RecursiveQuery, partitions: int) -> PlanNode:
+    # The rounds, and the rows a UNION has already produced, must be in one place.
+    if _single_partition(node.static):
+        return node
+    return dataclasses.replace(node, static=_single(node.static))
+
+
 @_distribute.register(FileWrite)
 def _(node: FileWrite, partitions: int) -> PlanNode:
     # Not only when partitions > 1: a union yields a partition per input even then.
@@ -220,7 +233,7 @@ def _single_partition(node: PlanNode) -> bool:
     literal table) below nothing but partition-wise operators."""
     if isinstance(node, Exchange):
         return node.kind is ExchangeKind.SINGLE
-    if isinstance(node, (Values, EmptyRelation)):
+    if isinstance(node, (Values, EmptyRelation, RecursiveQuery, WorkTableScan)):
         return True
     if isinstance(node, (Projection, Filter, Sort, Limit, Aggregate, Window)):
         return _single_partition(node.children()[0])

@@ -12,6 +12,13 @@ A stage runs as one task per output partition of its fragment. ``task_plan`` pin
 one partition: scans become ``ScanSplit`` leaves, exchange reads name the partition they read, and
 a ``Union`` keeps only the input that produces the partition. The operators then see one-element
 partition lists, exactly as they see lists of partitions in process (gpu_exec.engine.driver).
+
+A ``RecursiveQuery`` is not cut: its rounds re-run its recursive term over the previous round's
+rows, which no stage DAG planned before the query runs can express. It runs whole inside one task
+of the stage that holds it (one partition, like a literal table), its exchanges and scans run by
+the task's in-process driver. (The physical planner usually puts an exchange above it; when a
+join reads it whole beside a partitioned side instead, each of that stage's tasks runs it, as each
+reads a literal table.)
 """
 
 from __future__ import annotations
@@ -32,6 +39,7 @@ from planner.ir import (
     FileWrite,
     Join,
     PlanNode,
+    RecursiveQuery,
     TableScan,
     Union,
     Values,
@@ -139,7 +147,7 @@ def _leaf_partitions(node: PlanNode, scan_splits: ScanSplits) -> int | None:
     if isinstance(node, ExchangeRead):
         # single / broadcast outputs are one partition that every consumer partition reads
         return node.partitions if node.kind in (ExchangeKind.HASH, ExchangeKind.ROUND_ROBIN) else 1
-    if isinstance(node, (Values, EmptyRelation, ScanSplit)):
+    if isinstance(node, (Values, EmptyRelation, ScanSplit, RecursiveQuery)):
         return 1
     return None
 
@@ -182,6 +190,8 @@ def cut_stages(plan: PlanNode, scan_splits: ScanSplits) -> StagePlan:
         return tuple(found)
 
     def cut(node: PlanNode) -> PlanNode:
+        if isinstance(node, RecursiveQuery):
+            return node  # run whole by one task (module doc)
         children = tuple(cut(c) for c in node.children())
         node = node.with_children(children) if children else node
         if not isinstance(node, Exchange):
@@ -217,6 +227,8 @@ def task_plan(stage: Stage, partition: int, scan_splits: ScanSplits) -> PlanNode
 
 
 def _bind(node: PlanNode, p: int, scan_splits: ScanSplits) -> PlanNode:
+    if isinstance(node, RecursiveQuery):
+        return node  # one partition, its scans read whole by the task (module doc)
     if isinstance(node, TableScan):
         return ScanSplit(node, p, node.schema)
     if isinstance(node, ExchangeRead):

@@ -81,7 +81,8 @@ def run_query(connection: ClusterConnection, plan: PlanNode, *, cancel_event: th
         stages = cut_stages(node, splits)
         job = Job(new_job_id(), stages)
         spec_fields = {"device": connection.device.name, "partitions": config.partitions,
-                       "subquery_values": tuple(values.items()), "batch_rows": config.batch_rows}
+                       "subquery_values": tuple(values.items()), "batch_rows": config.batch_rows,
+                       "recursion_limit": config.recursion_limit}
         runner = JobRunner(connection.client, job, lambda s, p: task_plan(stages.stage(s), p, splits),
                            spec_fields, listeners=listeners, cancel_event=event,
                            fetch_timeout=config.fetch_timeout, executor_timeout=connection.executor_timeout)

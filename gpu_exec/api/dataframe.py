@@ -346,6 +346,7 @@ class DataFrame(ResultConversions):
             memory=session.memory_pool.child("query"),
             batch_rows=config.batch_rows,
             spill=SpillDirectory(config.spill_dir),
+            recursion_limit=config.recursion_limit,
         )
 
     def _finished(self, ctx: ExecutionContext) -> None:

@@ -47,6 +47,7 @@ def connect(
     memory_limit: int | str | None = None,
     batch_rows: int | None = None,
     spill_dir: str | os.PathLike[str] | None = None,
+    recursion_limit: int | None = None,
 ) -> Session:
     """Start a gpu-exec session: in this process (the default), or on a Dask cluster.
 
@@ -99,6 +100,10 @@ def connect(
         Where joins, sorts and aggregates over their share of ``memory_limit`` write what they
         hold (a directory per query, removed when the query ends; default: the system's
         temporary directory).
+    recursion_limit
+        The most rounds a ``WITH RECURSIVE`` query may run (default 10,000) before it fails with
+        ResourceError naming the CTE; 0: no bound (DataFusion has none: a recursion that never
+        ends runs forever there).
 
     Each argument left as None takes its ``GPU_EXEC__<NAME>`` environment variable, then the default.
     """
@@ -107,7 +112,8 @@ def connect(
                      workers=workers, cluster=cluster, worker_threads=worker_threads, progress=progress,
                      shuffle_memory_limit=shuffle_memory_limit, fetch_timeout=fetch_timeout,
                      warehouse=warehouse, memory_limit=memory_limit, batch_rows=batch_rows,
-                     spill_dir=None if spill_dir is None else os.fspath(spill_dir))
+                     spill_dir=None if spill_dir is None else os.fspath(spill_dir),
+                     recursion_limit=recursion_limit)
     )
 
 

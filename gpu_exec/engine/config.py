@@ -52,6 +52,10 @@ class Config:
     share of ``memory_limit`` write what they hold (a directory per query, removed when it ends;
     default: the system's temporary directory).
 
+    ``recursion_limit``: the most rounds a ``WITH RECURSIVE`` query may run before it fails with
+    ResourceError naming the CTE (DataFusion has no bound: a recursion that never ends would run
+    forever); 0: no bound.
+
     ``warehouse``: the directory where ``CREATE TABLE ... AS SELECT`` writes its tables
     (``<warehouse>/<name>/``; default: ``gpu-exec/warehouse`` in the user's data directory,
     ``$XDG_DATA_HOME`` or ``~/.local/share``, never the current directory), made absolute when the
@@ -74,6 +78,7 @@ class Config:
     memory_limit: int | str = 0
     batch_rows: int = 0
     spill_dir: str = ""
+    recursion_limit: int = 10_000
 
     @classmethod
     def build(cls, **overrides: Any) -> Config:
@@ -111,7 +116,8 @@ class Config:
             raise GpuExecError(f"broadcast_rows must be a non-negative integer, not {self.broadcast_rows!r}")
         if not isinstance(self.partitions, int) or self.partitions < 0:
             raise GpuExecError(f"partitions must be a positive integer, not {self.partitions!r}")
-        for name in ("workers", "worker_threads", "shuffle_memory_limit", "shuffle_device_memory_limit", "batch_rows"):
+        for name in ("workers", "worker_threads", "shuffle_memory_limit", "shuffle_device_memory_limit", "batch_rows",
+                     "recursion_limit"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 0:
                 raise GpuExecError(f"{name} must be a non-negative integer, not {value!r}")

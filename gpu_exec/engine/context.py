@@ -77,7 +77,9 @@ class ExecutionContext:
     QueryCancelled. ``memory`` is the query's memory pool (breakers account what they hold
     there; see gpu_exec.engine.memory); ``batch_rows`` the most rows per scanned batch (0: the
     kernels' ``default_batch_rows``); ``spill`` the directory its breakers spill to (removed
-    at ``close``).
+    at ``close``). ``recursion_limit``: the most rounds a WITH RECURSIVE query may run (0: no
+    bound); ``work_tables`` the current round's rows of each running recursive query, by the id
+    of its plan node (gpu_exec.engine.operators.recursive).
     """
 
     kernels: Kernels
@@ -96,6 +98,8 @@ class ExecutionContext:
     # Build-key filters joins hand to the scans of their probe side (gpu_exec.engine.pruning).
     dynamic_filters: DynamicFilters = field(default_factory=lambda: DynamicFilters())
     cancel_event: threading.Event | None = field(default=None, repr=False)
+    recursion_limit: int = 10_000
+    work_tables: dict[int, tuple[str, list[Any], pa.Schema]] = field(default_factory=dict, repr=False)
     _shared: _Shared = field(default_factory=_Shared, repr=False)
 
     @property

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import threading
 from functools import singledispatch
@@ -9,7 +10,7 @@ from typing import TYPE_CHECKING, Iterator, Mapping
 
 import pyarrow as pa
 
-from gpu_exec.engine.operators import aggregate, basic, exchange, join, scan, sort, window, write
+from gpu_exec.engine.operators import aggregate, basic, exchange, join, recursive, scan, sort, window, write
 from gpu_exec.engine.streams import Partition
 from planner import ir
 from planner.errors import ExecutionError, GpuExecError
@@ -111,6 +112,8 @@ def execute(node: ir.PlanNode, ctx: ExecutionContext,
         device_ctx = ctx.on_device(ctx.device_of(node))
         return [_instrumented(p, type(node).__name__, device_ctx) for p in provided[node]]
     device = ctx.device_of(node)
+    if isinstance(node, ir.RecursiveQuery):
+        return _recursive_query(node, ctx, provided)
     inputs = _adaptive_join_inputs(node, ctx) if provided is None else None
     if inputs is None:
         inputs = [
@@ -159,6 +162,26 @@ def _instrumented(partition: Partition, name: str, ctx: ExecutionContext) -> Ite
         close = getattr(iterator, "close", None)
         if close is not None:
             close()
+
+
+def _recursive_query(node: ir.RecursiveQuery, ctx: ExecutionContext,
+                     provided: Mapping[ir.PlanNode, list[Partition]] | None) -> list[Partition]:
+    """A recursive query's operator, given the static term's partitions and a way to run the
+    recursive term again: its pipelines are built anew for every round (over that round's work
+    table), as an exchange inside drives its input when it is built."""
+    device = ctx.device_of(node)
+    # The rounds are built when the output is pulled, after run_fragment has put back the
+    # placement it set: they keep this plan's (state shared: memory, metrics, work tables).
+    ctx = dataclasses.replace(ctx)
+
+    def term(child: ir.PlanNode) -> list[Partition]:
+        return ctx.transfer(execute(child, ctx, provided), child.schema, ctx.device_of(child), device)
+
+    static = term(node.static)
+    device_ctx = ctx.on_device(device)
+    device_ctx.check_cancelled()
+    out = recursive.recursive_query(node, static, lambda: term(node.recursive), device_ctx)
+    return [_instrumented(p, type(node).__name__, device_ctx) for p in out]
 
 
 def _adaptive_join_inputs(node: ir.PlanNode, ctx: ExecutionContext) -> list[list[Partition]] | None:
@@ -285,6 +308,11 @@ def _(node: ir.Window, inputs: list[list[Partition]], ctx: ExecutionContext) -> 
 @_operator.register(ir.FileWrite)
 def _(node: ir.FileWrite, inputs: list[list[Partition]], ctx: ExecutionContext) -> list[Partition]:
     return write.write_streams(node, inputs[0], ctx)
+
+
+@_operator.register(ir.WorkTableScan)
+def _(node: ir.WorkTableScan, inputs: list[list[Partition]], ctx: ExecutionContext) -> list[Partition]:
+    return recursive.work_table_scan(node, ctx)
 
 
 @_operator.register(ir.Exchange)

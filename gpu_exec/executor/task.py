@@ -67,6 +67,7 @@ class TaskSpec:
     subquery_values: tuple[tuple[ScalarSubquery, Literal], ...]
     inputs: tuple[tuple[int, tuple[MapOutput, ...]], ...]
     batch_rows: int = 0  # the session's setting (0: the kernels' default)
+    recursion_limit: int = 10_000  # the session's bound on the rounds of WITH RECURSIVE
 
     @property
     def name(self) -> str:
@@ -185,7 +186,7 @@ def _context(spec: TaskSpec, service: ShuffleService) -> ExecutionContext:
         cancel_event=service.task_started(spec.job_id),
         # The task's operators hold memory under the executor's limit; the task's own peak is its.
         memory=service.memory_pool.child(spec.name), batch_rows=spec.batch_rows,
-        spill=SpillDirectory(service.spill_base),
+        spill=SpillDirectory(service.spill_base), recursion_limit=spec.recursion_limit,
     )
 
 

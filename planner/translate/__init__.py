@@ -22,6 +22,10 @@ How the facts DataFusion's Python API does not expose are obtained (datafusion 5
 - A scalar subquery whose encoded plan DataFusion cannot decode (an always-false filter became a
   schema-less EmptyRelation) is found again in the unoptimized plan, optimized on its own, and
   taken only when its encoding equals the failing one byte for byte.
+- WITH RECURSIVE: DataFusion's RecursiveQuery gives its name, distinct flag and two terms; the scan
+  of its work table is a TableScan of the bare CTE name inside the recursive term whose encoding
+  (``LogicalPlan.to_bytes``) is a CteWorkTableScanNode (plans._work_table_scan), never a catalog
+  table of that name.
 - GROUPING SETS / CUBE / ROLLUP become a UNION ALL of one plain Aggregate per grouping set, the
   absent keys NULL and ``__grouping_id`` a constant per branch (plans._grouping_sets).
 

@@ -15,7 +15,7 @@ from planner.catalog import normalize_schema
 from planner.errors import SQLError
 from planner.translate.calls import _aggregate_call, _check_aggregate_orders, _window_call
 from planner.translate.literals import _literal
-from planner.translate.protobuf import _proto_fields
+from planner.translate.protobuf import _PB_PLAN_CTE_WORK_TABLE_SCAN, _proto_fields
 from planner.translate.subqueries import (
     _anti_join_null_aware,
     _mark_join_null_aware,
@@ -37,6 +37,9 @@ if TYPE_CHECKING:
 
 @_translate_plan.register(dfx.TableScan)
 def _(v: dfx.TableScan, plan: LogicalPlan, t: _Translator) -> _Rel:
+    work = _work_table_scan(v, plan, t)
+    if work is not None:
+        return work
     name = _catalog_name(v, t.catalog)
     if name not in t.catalog:
         t.unsupported(
@@ -63,6 +66,66 @@ def _(v: dfx.TableScan, plan: LogicalPlan, t: _Translator) -> _Rel:
             )
     node = ir.TableScan(source, tuple(schema.names), tuple(filters), v.fetch(), schema)
     return _Rel(node, plan, names, df_schema)
+
+
+def _work_table_scan(v: dfx.TableScan, plan: LogicalPlan, t: _Translator) -> _Rel | None:
+    """The scan of a recursive query's work table, or None for a catalog table.
+
+    Inside a recursive term the bare CTE name is the work table (``public.r`` stays the catalog's
+    ``r``), and DataFusion's encoding of the scan says so for certain: its table source is a
+    CteWorkTable, encoded as a CteWorkTableScanNode (a catalog table encodes as something else,
+    or not at all without gpu-exec's codec)."""
+    catalog_part, schema_part, table = v.fqn()
+    if catalog_part is not None or schema_part is not None:
+        return None
+    found = next(((i, names) for name, i, names in reversed(t.recursive_ctes) if name == table), None)
+    if found is None:
+        return None
+    rid, cte_columns = found
+    try:
+        encoded = plan.to_bytes(t.ctx)
+    except Exception:  # noqa: BLE001 — a table source DataFusion cannot encode is not a work table
+        return None
+    fields = _proto_fields(encoded)
+    if not fields or fields[0][0] != _PB_PLAN_CTE_WORK_TABLE_SCAN:
+        return None
+    t.work_table_scans[rid] = t.work_table_scans.get(rid, 0) + 1
+    if v.filters():
+        t.unsupported(f"filters pushed into the scan of the recursive CTE {table!r}")
+    df_schema = t.df_schema(plan)
+    # A scan decoded from a scalar subquery's encoding has no projection list: by name then.
+    columns = tuple(index for index, _ in v.projection()) or tuple(cte_columns.index(n) for n in df_schema.names)
+    node = ir.WorkTableScan(table, rid, columns, v.fetch(), normalize_schema(df_schema))
+    return _Rel(node, plan, _field_names(v), df_schema)
+
+
+@_translate_plan.register(dfx.RecursiveQuery)
+def _(v: dfx.RecursiveQuery, plan: LogicalPlan, t: _Translator) -> _Rel:
+    # The static term is planned before the CTE's name exists: only the recursive term reads the
+    # work table (gpu_exec.engine.operators.recursive runs the rounds).
+    static_plan, recursive_plan = plan.inputs()
+    static = t.plan(static_plan)
+    name = v.name()
+    df_schema = t.df_schema(plan)
+    rid = len(t.work_table_scans)
+    t.work_table_scans[rid] = 0
+    t.recursive_ctes.append((name, rid, tuple(df_schema.names)))
+    try:
+        recursive = t.plan(recursive_plan)
+    finally:
+        t.recursive_ctes.pop()
+    scans = sum(isinstance(n, ir.WorkTableScan) and n.id == rid for n in ir.walk_plan(recursive.node))
+    if t.work_table_scans[rid] > 1:
+        # DataFusion refuses it too ("Multiple recursive references to the same CTE"); SQL's
+        # recursion is linear: each round reads the previous one's rows once.
+        t.unsupported(f"the recursive CTE {name!r} is referenced more than once in its recursive term")
+    elif t.work_table_scans[rid] != scans:
+        t.unsupported(f"the recursive CTE {name!r} is read inside a subquery of its recursive term "
+                      "(scalar subqueries are computed before the query runs)")
+    schema = normalize_schema(df_schema)
+    node = ir.RecursiveQuery(_conform(static, schema), _conform(recursive, schema), name, bool(v.is_distinct()),
+                             rid, schema)
+    return _Rel(node, plan, static.names, df_schema)  # DataFusion's RecursiveQuery has its static term's schema
 
 
 def _catalog_name(v: dfx.TableScan, catalog: Catalog) -> str:

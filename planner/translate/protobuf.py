@@ -23,6 +23,7 @@ _PB_EXPR_SCALAR_SUBQUERY = 36  # LogicalExprNode.scalar_subquery_expr: {subquery
 _PB_SCALAR_SUBQUERY_NODE = 1
 _PB_SUBQUERY_PLAN = 1  # SubqueryNode.subquery: LogicalPlanNode
 _PB_SUBQUERY_OUTER_REFS = 2  # SubqueryNode.outer_ref_columns
+_PB_PLAN_CTE_WORK_TABLE_SCAN = 32  # LogicalPlanNode.cte_work_table_scan: CteWorkTableScanNode
 
 
 def _proto_fields(buf: bytes) -> list[tuple[int, int | bytes]]:

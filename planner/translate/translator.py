@@ -113,6 +113,10 @@ class _Translator:
         self.unoptimized: LogicalPlan | None = None
         self.reoptimized_subqueries: dict[bytes, tuple[bytes, LogicalPlan]] | None = None
         self.subquery_stand_ins: dict[bytes, LogicalPlan] = {}
+        # The recursive queries whose recursive term is being translated, innermost last: (CTE
+        # name, RecursiveQuery id, column names); and how many scans of each one's work table were met.
+        self.recursive_ctes: list[tuple[str, int, tuple[str, ...]]] = []
+        self.work_table_scans: dict[int, int] = {}
 
     def unsupported(self, reason: str) -> None:
         self.reasons.append(reason)

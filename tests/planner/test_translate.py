@@ -822,8 +822,8 @@ def test_arithmetic_types_come_from_datafusion(tiny: Planner) -> None:
         ("select first_value(x) from t", "first_value() without ORDER BY"),
         ("select last_value(x order by z) ignore nulls from t", "IGNORE NULLS"),
         (
-            "with recursive r(n) as (select 1 union all select n + 1 from r where n < 3) select * from r",
-            "RecursiveQuery",
+            "with recursive r(n) as (select 1 union all select a.n + 1 from r a join r b on a.n = b.n) select * from r",
+            "referenced more than once",
         ),
         ("select unnest(make_array(1, 2))", "Unnest"),
         ("select time '10:00:00'", "unsupported constant"),
