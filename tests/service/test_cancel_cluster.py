@@ -30,6 +30,7 @@ GROWING = "select l_orderkey * 1000000 + o_orderkey as k, count(*) as n from lin
 # The memory of each executor after a cancel, over what it held before the query.
 MARGIN = 150 * 2**20
 GROWTH = 250 * 2**20  # what the growing query holds on each executor before it is cancelled
+TIMEOUT = 30  # the timed cluster's --query-timeout, in seconds
 
 
 def _register(cluster: ProcessCluster, tables: dict[str, str]) -> Any:
@@ -44,13 +45,14 @@ def _register(cluster: ProcessCluster, tables: dict[str, str]) -> Any:
 def clusters(tmp_path_factory: pytest.TempPathFactory,
              tpch_data: dict[str, str]) -> Iterator[tuple[ProcessCluster, ProcessCluster]]:
     """Two clusters of two executors, started at once: one without a query timeout, one whose
-    scheduler times queries out after 3 s."""
+    scheduler times queries out after TIMEOUT s — long enough that the small queries run around
+    the timed-out one finish on a loaded machine, while the endless query always reaches it."""
     started: list[ProcessCluster] = []
     try:
         started.append(ProcessCluster(tmp_path_factory.mktemp("cancel-cluster"), executors=2,
                                       executor_args=["--memory-limit", "6GB"]))
         started.append(ProcessCluster(tmp_path_factory.mktemp("timeout-cluster"), executors=2,
-                                      scheduler_args=["--query-timeout", "3"],
+                                      scheduler_args=["--query-timeout", str(TIMEOUT)],
                                       executor_args=["--memory-limit", "6GB"]))
         for running in started:
             running.wait_for_executors(2)
@@ -171,7 +173,10 @@ def test_a_query_timeout_stops_the_work_on_the_executors(clusters: tuple[Process
     connection = timed.connection  # type: ignore[attr-defined]
     before = _settled_rss(timed, connection)
     cancelled_before = {w: s["cancelled_tasks"] for w, s in timed.worker_stats().items()}
-    query = in_background(lambda: _query(connection, GROWING))
+    # Bounded memory for the TIMEOUT s it runs (the growing query could reach the executors'
+    # memory limit first and fail for that instead).
+    endless = ENDLESS.format(0)
+    query = in_background(lambda: _query(connection, endless))
     seen: set[str] = set()  # executors seen running the query's tasks before the timeout
 
     def answered() -> bool:
@@ -180,8 +185,8 @@ def test_a_query_timeout_stops_the_work_on_the_executors(clusters: tuple[Process
 
     wait_until(answered, 120, "the query timing out")
     error = query.error()
-    assert error is not None and "query timeout of 3 s" in str(error), error
-    (job,) = [j for j in timed.jobs() if j.sql == GROWING]
+    assert error is not None and f"query timeout of {TIMEOUT} s" in str(error), error
+    (job,) = [j for j in timed.jobs() if j.sql == endless]
     assert job.state == "cancelled"
     timed.wait_until_stopped(job.query_id)
     for worker, s in timed.worker_stats().items():
