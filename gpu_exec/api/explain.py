@@ -84,6 +84,7 @@ class AnalyzedQuery(DataFrame):
         super().__init__(session, None, plan=EmptyRelation(False, EXPLAIN_SCHEMA))
         self._query = query
         self._verbose = verbose
+        self._device = session.device.name
 
     def to_arrow(self, *, listeners: Sequence[JobListener] = ()) -> pa.Table:
         start = time.perf_counter()
@@ -91,7 +92,7 @@ class AnalyzedQuery(DataFrame):
         seconds = time.perf_counter() - start
         query = self._query
         self.metrics, self.memory, self.job_summary = query.metrics, query.memory, query.job_summary
-        text = analyzed_plan(query, result.num_rows, seconds, self._verbose)
+        text = analyzed_plan(query, result.num_rows, seconds, self._verbose, self._device)
         return _table([("Plan with Metrics", text)])
 
     def execute_stream(self) -> Any:
@@ -111,7 +112,7 @@ def _scan_text(m: OperatorMetrics | None) -> str:
     return text
 
 
-def analyzed_plan(query: DataFrame, rows: int, seconds: float, verbose: bool) -> str:
+def analyzed_plan(query: DataFrame, rows: int, seconds: float, verbose: bool, device: str) -> str:
     """The physical plan of ``query``'s finished run, with its metrics (see the module's text)."""
     metrics = query.metrics
     placement = query.placement()
@@ -135,7 +136,7 @@ def analyzed_plan(query: DataFrame, rows: int, seconds: float, verbose: bool) ->
         lines.extend(f"  {table}: {predicate}" for table, predicate in filters)
     memory = query.memory
     summary = query.job_summary
-    text = f"query: {seconds:.3f}s, {rows} rows, device {query._session.device.name}"
+    text = f"query: {seconds:.3f}s, {rows} rows, device {device}"
     if memory is not None:
         text += f", peak memory {format_bytes(memory.peak)}, spilled {format_bytes(memory.spilled)}"
     lines.append(text)
