@@ -17,7 +17,10 @@ from __future__ import annotations
 
 import json
 import re
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
 
 from gpu_exec.api.dataframe import DataFrame, clean_datafusion_message
 from planner.errors import SQLError, UnsupportedSQLError
@@ -25,7 +28,8 @@ from planner.errors import SQLError, UnsupportedSQLError
 if TYPE_CHECKING:
     from gpu_exec.api.session import Session
 
-__all__ = ["SUBSTRAIT_MIN_VERSION", "SUBSTRAIT_MAX_VERSION", "run_substrait", "to_substrait"]
+__all__ = ["SUBSTRAIT_MIN_VERSION", "SUBSTRAIT_MAX_VERSION", "PreparedSubstrait", "check_release",
+           "prepare_substrait", "run_substrait", "to_substrait"]
 
 SUBSTRAIT_MIN_VERSION = "0.20.0"
 SUBSTRAIT_MAX_VERSION = "0.85.0"  # what DataFusion 55's producer writes (tests/api/test_substrait.py checks)
@@ -39,6 +43,42 @@ _NOT_IMPLEMENTED = re.compile(r"This feature is not implemented: (.*)", re.DOTAL
 def _version(text: str) -> tuple[int, int, int]:
     major, minor, patch = (int(p) for p in text.split("."))
     return major, minor, patch
+
+
+def check_release(release: str) -> None:
+    """The Substrait release a client says its plan is of (Flight SQL's ``SubstraitPlan.version``;
+    empty when it says nothing): refused when gpu-exec does not take it."""
+    if not release:
+        return
+    try:
+        found = _version(release.strip())
+    except ValueError:
+        raise SQLError(f"{release!r} is not a Substrait release (one such as {SUBSTRAIT_MAX_VERSION!r})") from None
+    if not _version(SUBSTRAIT_MIN_VERSION) <= found <= _version(SUBSTRAIT_MAX_VERSION):
+        raise UnsupportedSQLError([f"a Substrait {release} plan: gpu-exec takes Substrait "
+                                   f"{SUBSTRAIT_MIN_VERSION} to {SUBSTRAIT_MAX_VERSION}"])
+
+
+@dataclass(frozen=True)
+class PreparedSubstrait:
+    """A Substrait plan planned once (Flight SQL's CreatePreparedSubstraitPlan): the shape of
+    ``gpu_exec.api.statements.PreparedStatement``, without parameters (a plan has none)."""
+
+    session: Session
+    plan: bytes
+    dataset_schema: pa.Schema
+    parameter_schema: pa.Schema
+
+    def bind(self, params: Any = None) -> DataFrame:
+        if params:
+            raise SQLError("a Substrait plan takes no parameters")
+        return run_substrait(self.session, self.plan)
+
+
+def prepare_substrait(session: Session, plan_bytes: bytes) -> PreparedSubstrait:
+    """Plan ``plan_bytes`` now (its errors surface here) and keep it, with its result's schema."""
+    frame = run_substrait(session, plan_bytes)
+    return PreparedSubstrait(session, bytes(plan_bytes), frame.schema, pa.schema([]))
 
 
 def run_substrait(session: Session, plan_bytes: bytes) -> DataFrame:
