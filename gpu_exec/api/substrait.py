@@ -9,8 +9,10 @@ DataFrame's logical plan.
 
 Versions: plans of Substrait ``SUBSTRAIT_MIN_VERSION`` to ``SUBSTRAIT_MAX_VERSION`` are taken —
 the newest is the one DataFusion's producer writes (its consumer reads the same protobuf
-definitions), so a newer plan is refused rather than misread; a plan without a version (one built
-by hand) is taken.
+definitions), so a newer plan is refused rather than misread. The oldest is a floor set by policy,
+not measured: older plans are refused rather than guessed at; in between, a plan whose fields
+DataFusion's consumer no longer reads fails with a planning error like any other. A plan without
+a version (one built by hand) is taken.
 """
 
 from __future__ import annotations
