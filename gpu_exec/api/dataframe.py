@@ -185,6 +185,13 @@ class DataFrame(ResultConversions):
         placement = self.placement(device)
         return render_plan(self.physical_plan, lambda node: placement[node].label())
 
+    def to_substrait(self) -> bytes:
+        """The query as a serialized Substrait ``Plan`` (DataFusion's producer), for
+        ``Session.sql_substrait`` or any Substrait consumer; SQLError for a statement's result."""
+        from gpu_exec.api.substrait import to_substrait
+
+        return to_substrait(self)
+
     # ---- relational methods (delegated to DataFusion) -----------------------------------------
     def _derive(self, method: str, args: Sequence[Any], build: Callable[[datafusion.DataFrame], Any]) -> DataFrame:
         step = f"DataFrame.{method}({', '.join(_describe(a) for a in args)})"

@@ -146,6 +146,14 @@ class RemoteSession:
             return RemoteDataFrame(self, query, None, result=self._execute(query))
         return RemoteDataFrame(self, query, list(params) if params is not None else None)
 
+    def sql_substrait(self, plan_bytes: bytes) -> RemoteDataFrame:
+        """A lazy query of a serialized Substrait plan, planned now on the server (its errors are
+        raised here), as the embedded ``Session.sql_substrait``."""
+        if not isinstance(plan_bytes, (bytes, bytearray, memoryview)):
+            raise SQLError(f"sql_substrait takes a serialized Substrait plan (bytes), not {type(plan_bytes).__name__}")
+        plan = bytes(plan_bytes)
+        return RemoteDataFrame(self, f"<Substrait plan of {len(plan):,} bytes>", None, plan=plan)
+
     def _execute(self, query: str) -> pa.Table:
         from scheduler.protocol.flight_sql_messages import pack
         from scheduler.protocol.proto import flight_sql_pb2 as pb
@@ -201,9 +209,10 @@ class RemoteDataFrame(ResultConversions):
     """A query on the server; terminal methods run it there and fetch its rows."""
 
     def __init__(self, session: RemoteSession, query: str, params: list[Any] | None, *,
-                 result: pa.Table | None = None) -> None:
+                 result: pa.Table | None = None, plan: bytes | None = None) -> None:
         self._session = session
-        self.query = query
+        self.query = query  # for a Substrait plan, a label
+        self._plan = plan
         self._params = params
         self._result = result
         self._handle: bytes | None = None
@@ -217,7 +226,12 @@ class RemoteDataFrame(ResultConversions):
         from scheduler.protocol.flight_sql_messages import pack, unpack
         from scheduler.protocol.proto import flight_sql_pb2 as pb
 
-        action = fl.Action("CreatePreparedStatement", pack(pb.ActionCreatePreparedStatementRequest(query=self.query)))
+        if self._plan is not None:
+            # The release is left empty: the plan's own version field says which it is.
+            request = pb.ActionCreatePreparedSubstraitPlanRequest(plan=pb.SubstraitPlan(plan=self._plan))
+            action = fl.Action("CreatePreparedSubstraitPlan", pack(request))
+        else:
+            action = fl.Action("CreatePreparedStatement", pack(pb.ActionCreatePreparedStatementRequest(query=self.query)))
         answer = unpack(self._session._action(action)[0])
         assert isinstance(answer, pb.ActionCreatePreparedStatementResult)
         self._handle = answer.prepared_statement_handle
@@ -298,6 +312,9 @@ class RemoteDataFrame(ResultConversions):
         """The server's physical plan, each operator with where it runs (see DataFrame.explain)."""
         from scheduler.protocol.flight_sql_messages import EXPLAIN_ACTION
 
+        if self._plan is not None:
+            raise GpuExecError("explain() of a Substrait plan runs in an embedded session "
+                               "(Session.sql_substrait(plan).explain()); the service explains SQL")
         body = json.dumps({"sql": self.query, "device": device}).encode()
         return self._session._action(fl.Action(EXPLAIN_ACTION, body))[0].decode()
 

@@ -244,6 +244,15 @@ class Session:
 
         return prepare(self, query)
 
+    def sql_substrait(self, plan_bytes: bytes) -> DataFrame:
+        """Plan a serialized Substrait ``Plan`` (from DataFusion, Ibis, DuckDB, Acero, ...) over the
+        session's tables and return a lazy DataFrame, as ``sql`` does. Bytes that are not a plan
+        are an SQLError, an unknown table a CatalogError, a function or extension gpu-exec does
+        not run an UnsupportedSQLError — raised here, not at execution."""
+        from gpu_exec.api.substrait import run_substrait
+
+        return run_substrait(self, plan_bytes)
+
     # ---- DataFrame sources ----------------------------------------------------------------------
     def table(self, name: str) -> DataFrame:
         """A DataFrame over the registered table (or view) ``name``."""

@@ -18,12 +18,13 @@ _TYPE_PREFIX = "type.googleapis.com/"
 # The protocol's commands by full name; anything else is answered "unsupported command".
 _COMMANDS: dict[str, type[Message]] = {
     cls.DESCRIPTOR.full_name: cls  # type: ignore[attr-defined]
-    for cls in (pb.CommandStatementQuery, pb.CommandPreparedStatementQuery, pb.CommandStatementUpdate,
+    for cls in (pb.CommandStatementQuery, pb.CommandStatementSubstraitPlan, pb.CommandPreparedStatementQuery, pb.CommandStatementUpdate,
                 pb.CommandPreparedStatementUpdate, pb.CommandGetCatalogs, pb.CommandGetDbSchemas,
                 pb.CommandGetTables, pb.CommandGetTableTypes, pb.CommandGetSqlInfo, pb.CommandGetPrimaryKeys,
                 pb.CommandGetExportedKeys, pb.CommandGetImportedKeys, pb.CommandGetCrossReference,
                 pb.CommandGetXdbcTypeInfo,
                 pb.TicketStatementQuery, pb.ActionCreatePreparedStatementRequest,
+                pb.ActionCreatePreparedSubstraitPlanRequest,
                 pb.ActionClosePreparedStatementRequest, pb.ActionCancelQueryRequest,
                 # answers, unpacked by gpu-exec's own client
                 pb.ActionCreatePreparedStatementResult, pb.ActionCancelQueryResult)

@@ -4,14 +4,15 @@ Any Flight SQL client (the ADBC and JDBC drivers, DBeaver, ``gpu_exec.connect("g
 sends SQL here. The protocol's commands travel as protobuf messages packed in
 ``google.protobuf.Any`` (``scheduler/protocol/proto/flight_sql.proto``):
 
-- GetFlightInfo(CommandStatementQuery | CommandPreparedStatementQuery) plans and runs the
-  statement — a client that goes away meanwhile (or cancels its call) cancels it, and the
+- GetFlightInfo(CommandStatementQuery | CommandStatementSubstraitPlan |
+  CommandPreparedStatementQuery) plans and runs the statement (a Substrait plan as
+  ``Session.sql_substrait`` does) — a client that goes away meanwhile (or cancels its call) cancels it, and the
   server's ``query_timeout`` bounds it — and answers with the result's schema and one endpoint per
   slice of about ``endpoint_bytes`` (scheduler.service.results); DoGet streams a slice as record batches
   of at most ``batch_rows`` rows.
 - DoPut(CommandStatementUpdate | CommandPreparedStatementUpdate) runs DDL, COPY, CTAS and
   answers the row count; DoPut(CommandPreparedStatementQuery) binds parameters.
-- DoAction: CreatePreparedStatement, ClosePreparedStatement, CancelQuery, CancelFlightInfo, and
+- DoAction: CreatePreparedStatement, CreatePreparedSubstraitPlan, ClosePreparedStatement, CancelQuery, CancelFlightInfo, and
   gpu-exec's own ``gpu-exec.explain`` (the physical plan with each operator's device) and
   ``gpu-exec.cancel`` (a statement still running, by the tag its client sent with it).
 - The metadata commands GetCatalogs, GetDbSchemas, GetTables (with schemas), GetTableTypes,
@@ -36,6 +37,7 @@ import pyarrow.flight as fl
 from google.protobuf.message import Message
 
 from gpu_exec.api.sql_scripts import rows_written
+from gpu_exec.api.substrait import check_release, prepare_substrait
 from planner.errors import CatalogError, GpuExecError, SQLError, UnsupportedSQLError, one_line
 from scheduler.service import flight_sql_catalog as catalog
 from scheduler.protocol.credentials import AuthError
@@ -80,8 +82,8 @@ class ServiceLimits:
 
 @dataclass
 class _Prepared:
-    query: str
-    statement: Any  # gpu_exec.api.session.PreparedStatement
+    query: str  # for a Substrait plan, its _substrait_label
+    statement: Any  # gpu_exec.api.statements.PreparedStatement or gpu_exec.api.substrait.PreparedSubstrait
     parameters: pa.Table | None = None
     last_used: float = 0.0
 
@@ -169,6 +171,10 @@ class FlightSqlServer(fl.FlightServerBase):
         command = self._command(descriptor)
         if isinstance(command, pb.CommandStatementQuery):
             table = self._run(context, command.query, self._sql(command.query))
+        elif isinstance(command, pb.CommandStatementSubstraitPlan):
+            plan = self._substrait_plan(command.plan)
+            table = self._run(context, _substrait_label(plan), lambda record: _collect(
+                self.session.sql_substrait(plan), record))
         elif isinstance(command, pb.CommandPreparedStatementQuery):
             prepared = self._prepared_statement(command.prepared_statement_handle)
             table = self._run(context, prepared.query, self._bound(prepared))
@@ -183,6 +189,9 @@ class FlightSqlServer(fl.FlightServerBase):
         command = self._command(descriptor)
         if isinstance(command, pb.CommandStatementQuery):
             schema = self._guard(lambda: self.session.prepare(command.query).dataset_schema)
+        elif isinstance(command, pb.CommandStatementSubstraitPlan):
+            plan = self._substrait_plan(command.plan)
+            schema = self._guard(lambda: prepare_substrait(self.session, plan).dataset_schema)
         elif isinstance(command, pb.CommandPreparedStatementQuery):
             schema = self._prepared_statement(command.prepared_statement_handle).statement.dataset_schema
         else:
@@ -246,6 +255,7 @@ class FlightSqlServer(fl.FlightServerBase):
     def list_actions(self, context: fl.ServerCallContext) -> list[tuple[str, str]]:
         return [
             ("CreatePreparedStatement", "plan a statement with $1, $2, ... parameters"),
+            ("CreatePreparedSubstraitPlan", "plan a serialized Substrait plan"),
             ("ClosePreparedStatement", "forget a prepared statement"),
             ("CancelQuery", "cancel a query by its FlightInfo (deprecated by CancelFlightInfo)"),
             ("CancelFlightInfo", "cancel a query by its FlightInfo, dropping its results"),
@@ -260,6 +270,12 @@ class FlightSqlServer(fl.FlightServerBase):
             request = unpack(body)
             assert isinstance(request, pb.ActionCreatePreparedStatementRequest)
             return iter([pack(self._create_prepared(request.query))])
+        if kind == "CreatePreparedSubstraitPlan":
+            request = unpack(body)
+            if not isinstance(request, pb.ActionCreatePreparedSubstraitPlanRequest):
+                raise _invalid("CreatePreparedSubstraitPlan takes an ActionCreatePreparedSubstraitPlanRequest")
+            plan = self._substrait_plan(request.plan)
+            return iter([pack(self._create_prepared(_substrait_label(plan), plan))])
         if kind == "ClosePreparedStatement":
             request = unpack(body)
             assert isinstance(request, pb.ActionClosePreparedStatementRequest)
@@ -292,8 +308,12 @@ class FlightSqlServer(fl.FlightServerBase):
             return iter([str(sum(r.cancel() for r in running)).encode()])
         raise fl.FlightServerError(f"UnsupportedSQLError: gpu-exec has no action {kind!r}")
 
-    def _create_prepared(self, query: str) -> pb.ActionCreatePreparedStatementResult:
-        statement = self._guard(lambda: self.session.prepare(query))
+    def _create_prepared(self, query: str, plan: bytes | None = None) -> pb.ActionCreatePreparedStatementResult:
+        """A prepared statement of ``query``, or of the Substrait ``plan`` (``query`` its label)."""
+        if plan is None:
+            statement = self._guard(lambda: self.session.prepare(query))
+        else:
+            statement = self._guard(lambda: prepare_substrait(self.session, plan))
         handle = _new_handle()
         with self._prepared_lock:
             self._expire_prepared()
@@ -338,6 +358,11 @@ class FlightSqlServer(fl.FlightServerBase):
         if descriptor.descriptor_type != fl.DescriptorType.CMD:
             raise _invalid("gpu-exec takes Flight SQL commands, not path descriptors")
         return unpack(descriptor.command)
+
+    def _substrait_plan(self, message: pb.SubstraitPlan) -> bytes:
+        """The plan's bytes, once the release the client names (if any) is one gpu-exec takes."""
+        self._guard(lambda: check_release(message.version))
+        return message.plan
 
     def _sql(self, query: str) -> Callable[[QueryRecord], pa.Table]:
         def run(record: QueryRecord) -> pa.Table:
@@ -448,6 +473,13 @@ class FlightSqlServer(fl.FlightServerBase):
 def _collect(frame: Any, record: QueryRecord) -> pa.Table:
     record.on_cancel(frame.cancel)
     return frame.to_arrow(listeners=[RecordProgress(record)])
+
+
+def _substrait_label(plan: bytes) -> str:
+    # What the registry (`gpu-exec jobs`) and error messages show for a plan: it has no SQL text.
+    import hashlib
+
+    return f"<Substrait plan of {len(plan):,} bytes, sha256 {hashlib.sha256(plan).hexdigest()[:12]}>"
 
 
 def _record_count(statement: str, table: pa.Table) -> int:

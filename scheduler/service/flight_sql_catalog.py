@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 import pyarrow as pa
 
+from gpu_exec.api.substrait import SUBSTRAIT_MAX_VERSION, SUBSTRAIT_MIN_VERSION
+
 if TYPE_CHECKING:
     from scheduler.protocol.proto import flight_sql_pb2 as pb
 
@@ -134,7 +136,8 @@ def table_types() -> pa.Table:
 
 # The SqlInfo ids of the protocol this server answers (ids 0-9 server, 500+ SQL syntax).
 SERVER_NAME, SERVER_VERSION, SERVER_ARROW_VERSION, SERVER_READ_ONLY, SERVER_SQL = 0, 1, 2, 3, 4
-SERVER_SUBSTRAIT, SERVER_TRANSACTION, SERVER_CANCEL = 5, 8, 9
+SERVER_SUBSTRAIT, SERVER_SUBSTRAIT_MIN_VERSION, SERVER_SUBSTRAIT_MAX_VERSION = 5, 6, 7
+SERVER_TRANSACTION, SERVER_CANCEL = 8, 9
 SQL_DDL_CATALOG, SQL_DDL_SCHEMA, SQL_DDL_TABLE, SQL_IDENTIFIER_QUOTE_CHAR = 500, 501, 502, 504
 SQL_SEARCH_STRING_ESCAPE = 513
 _TYPE_CODES = {str: 0, bool: 1, int: 2}
@@ -148,7 +151,9 @@ def sql_info_values(version: str) -> dict[int, str | bool | int]:
         SERVER_ARROW_VERSION: pa.__version__,
         SERVER_READ_ONLY: False,
         SERVER_SQL: True,
-        SERVER_SUBSTRAIT: False,
+        SERVER_SUBSTRAIT: True,  # CommandStatementSubstraitPlan, CreatePreparedSubstraitPlan
+        SERVER_SUBSTRAIT_MIN_VERSION: SUBSTRAIT_MIN_VERSION,
+        SERVER_SUBSTRAIT_MAX_VERSION: SUBSTRAIT_MAX_VERSION,
         SERVER_TRANSACTION: 0,  # SQL_SUPPORTED_TRANSACTION_NONE
         SERVER_CANCEL: True,
         SQL_DDL_CATALOG: False,

@@ -499,3 +499,90 @@ def test_the_service_logs_a_line_per_query(adbc_session: AdbcSession, caplog: An
     assert any(" succeeded " in line and "rows=1" in line and "from region" in line for line in lines), lines
     assert any(" failed " in line and "error=" in line and "cast(r_name" in line for line in lines), lines
     assert all(line.startswith("query q-") for line in lines)
+
+
+# ---- Substrait ----------------------------------------------------------------------------------
+def _substrait_plan(tpch_data: dict[str, str], number: int) -> bytes:
+    """DataFusion's Substrait plan of TPC-H query ``number``'s main query, produced over a context of
+    the same tables (not the server's): q15's view is created there, and inlined into the plan."""
+    from datafusion.substrait import Serde
+
+    from gpu_exec.api.sql_scripts import is_query, split_statements
+
+    ctx = datafusion_context(tpch_data)
+    statements = split_statements(query_sql(number))
+    for statement in statements:
+        if is_query(statement):
+            return bytes(Serde.serialize_bytes(statement, ctx))
+        ctx.sql(statement)
+    raise AssertionError(f"q{number} has no query")
+
+
+def _adbc_substrait(connection: Any, plan: bytes) -> pa.Table:
+    """The plan run through the ADBC driver's statement without preparing it: the driver sends
+    GetFlightInfo(CommandStatementSubstraitPlan)."""
+    with connection.cursor() as cursor:
+        statement = cursor.adbc_statement
+        statement.set_substrait_plan(plan)
+        handle, _ = statement.execute_query()
+        return pa.RecordBatchReader._import_from_c(handle.address).read_all()
+
+
+@pytest.mark.parametrize("number", QUERY_NUMBERS, ids=lambda n: f"q{n:02d}")
+def test_adbc_runs_tpch_substrait_plans(number: int, adbc_session: AdbcSession, tpch_data: dict[str, str]) -> None:
+    expected = run_on_datafusion(datafusion_context(tpch_data), query_sql(number)).table
+    actual = _adbc_substrait(adbc_session.connection, _substrait_plan(tpch_data, number))
+    _assert_same(actual, expected, query_sql(number))
+
+
+def test_adbc_prepares_a_substrait_plan(adbc_session: AdbcSession, tpch_data: dict[str, str]) -> None:
+    # The DB-API cursor prepares bytes (CreatePreparedSubstraitPlan), then runs the prepared statement.
+    with adbc_session.connection.cursor() as cursor:
+        cursor.execute(_substrait_plan(tpch_data, 6))
+        (revenue,) = cursor.fetchone()
+    expected = run_on_datafusion(datafusion_context(tpch_data), query_sql(6)).table
+    assert float(revenue) == pytest.approx(float(expected.column(0)[0].as_py()))
+
+
+def test_remote_session_sql_substrait(uri: str, tpch_data: dict[str, str]) -> None:
+    import gpu_exec
+
+    with gpu_exec.connect(uri) as remote:
+        frame = remote.sql_substrait(_substrait_plan(tpch_data, 1))
+        assert frame.schema.names[:2] == ["l_returnflag", "l_linestatus"]
+        expected = run_on_datafusion(datafusion_context(tpch_data), query_sql(1)).table
+        _assert_same(frame.to_arrow(), expected, query_sql(1))
+        with pytest.raises(gpu_exec.SQLError, match="not a Substrait plan"):
+            remote.sql_substrait(b"\xff\xffgarbage")
+
+
+def test_get_sql_info_advertises_substrait(uri: str) -> None:
+    from gpu_exec.api.substrait import SUBSTRAIT_MAX_VERSION, SUBSTRAIT_MIN_VERSION
+
+    rows = _metadata(fl.FlightClient(uri), pb.CommandGetSqlInfo(info=[5, 6, 7])).to_pylist()
+    assert {r["info_name"]: r["value"] for r in rows} == {5: True, 6: SUBSTRAIT_MIN_VERSION, 7: SUBSTRAIT_MAX_VERSION}
+
+
+def test_substrait_errors_name_their_cause_and_the_service_keeps_serving(uri: str, tpch_data: dict[str, str],
+                                                                         adbc_session: AdbcSession) -> None:
+    import datafusion
+    from datafusion.substrait import Serde
+
+    other = datafusion.SessionContext()
+    other.register_parquet("planets", tpch_data["nation"])
+    other.register_parquet("nation", tpch_data["nation"])
+    unknown_table = bytes(Serde.serialize_bytes("select n_name from planets", other))
+    other.register_udf(datafusion.udf(lambda a: a, [pa.int64()], pa.int64(), "immutable", name="twin"))
+    unknown_function = bytes(Serde.serialize_bytes("select twin(n_nationkey) from nation", other))
+    connection = adbc_session.connection
+    with pytest.raises(adbc.Error, match="SQLError: not a Substrait plan"):
+        _adbc_substrait(connection, b"\xff\xffgarbage")
+    with pytest.raises(adbc.Error, match="CatalogError: unknown table 'planets'"):
+        _adbc_substrait(connection, unknown_table)
+    with pytest.raises(adbc.Error, match='UnsupportedSQLError: .*Unsupported function name: "twin"'):
+        _adbc_substrait(connection, unknown_function)
+    client = fl.FlightClient(uri)
+    newer = pb.CommandStatementSubstraitPlan(plan=pb.SubstraitPlan(plan=_substrait_plan(tpch_data, 6), version="9.0.0"))
+    with pytest.raises(fl.FlightError, match="UnsupportedSQLError: a Substrait 9.0.0 plan"):
+        client.get_flight_info(fl.FlightDescriptor.for_command(pack(newer)))
+    assert _adbc_substrait(connection, _substrait_plan(tpch_data, 6)).num_rows == 1

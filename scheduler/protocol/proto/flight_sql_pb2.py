@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n)scheduler/protocol/proto/flight_sql.proto\x12\x19\x61rrow.flight.protocol.sql\"!\n\x11\x43ommandGetSqlInfo\x12\x0c\n\x04info\x18\x01 \x03(\r\">\n\x16\x43ommandGetXdbcTypeInfo\x12\x16\n\tdata_type\x18\x01 \x01(\x05H\x00\x88\x01\x01\x42\x0c\n\n_data_type\"\x14\n\x12\x43ommandGetCatalogs\"{\n\x13\x43ommandGetDbSchemas\x12\x14\n\x07\x63\x61talog\x18\x01 \x01(\tH\x00\x88\x01\x01\x12%\n\x18\x64\x62_schema_filter_pattern\x18\x02 \x01(\tH\x01\x88\x01\x01\x42\n\n\x08_catalogB\x1b\n\x19_db_schema_filter_pattern\"\xeb\x01\n\x10\x43ommandGetTables\x12\x14\n\x07\x63\x61talog\x18\x01 \x01(\tH\x00\x88\x01\x01\x12%\n\x18\x64\x62_schema_filter_pattern\x18\x02 \x01(\tH\x01\x88\x01\x01\x12&\n\x19table_name_filter_pattern\x18\x03 \x01(\tH\x02\x88\x01\x01\x12\x13\n\x0btable_types\x18\x04 \x03(\t\x12\x16\n\x0einclude_schema\x18\x05 \x01(\x08\x42\n\n\x08_catalogB\x1b\n\x19_db_schema_filter_patternB\x1c\n\x1a_table_name_filter_pattern\"\x16\n\x14\x43ommandGetTableTypes\"n\n\x15\x43ommandGetPrimaryKeys\x12\x14\n\x07\x63\x61talog\x18\x01 \x01(\tH\x00\x88\x01\x01\x12\x16\n\tdb_schema\x18\x02 \x01(\tH\x01\x88\x01\x01\x12\r\n\x05table\x18\x03 \x01(\tB\n\n\x08_catalogB\x0c\n\n_db_schema\"o\n\x16\x43ommandGetExportedKeys\x12\x14\n\x07\x63\x61talog\x18\x01 \x01(\tH\x00\x88\x01\x01\x12\x16\n\tdb_schema\x18\x02 \x01(\tH\x01\x88\x01\x01\x12\r\n\x05table\x18\x03 \x01(\tB\n\n\x08_catalogB\x0c\n\n_db_schema\"o\n\x16\x43ommandGetImportedKeys\x12\x14\n\x07\x63\x61talog\x18\x01 \x01(\tH\x00\x88\x01\x01\x12\x16\n\tdb_schema\x18\x02 \x01(\tH\x01\x88\x01\x01\x12\r\n\x05table\x18\x03 \x01(\tB\n\n\x08_catalogB\x0c\n\n_db_schema\"\xe6\x01\n\x18\x43ommandGetCrossReference\x12\x17\n\npk_catalog\x18\x01 \x01(\tH\x00\x88\x01\x01\x12\x19\n\x0cpk_db_schema\x18\x02 \x01(\tH\x01\x88\x01\x01\x12\x10\n\x08pk_table\x18\x03 \x01(\t\x12\x17\n\nfk_catalog\x18\x04 \x01(\tH\x02\x88\x01\x01\x12\x19\n\x0c\x66k_db_schema\x18\x05 \x01(\tH\x03\x88\x01\x01\x12\x10\n\x08\x66k_table\x18\x06 \x01(\tB\r\n\x0b_pk_catalogB\x0f\n\r_pk_db_schemaB\r\n\x0b_fk_catalogB\x0f\n\r_fk_db_schema\"e\n$ActionCreatePreparedStatementRequest\x12\r\n\x05query\x18\x01 \x01(\t\x12\x1b\n\x0etransaction_id\x18\x02 \x01(\x0cH\x00\x88\x01\x01\x42\x11\n\x0f_transaction_id\"z\n#ActionCreatePreparedStatementResult\x12!\n\x19prepared_statement_handle\x18\x01 \x01(\x0c\x12\x16\n\x0e\x64\x61taset_schema\x18\x02 \x01(\x0c\x12\x18\n\x10parameter_schema\x18\x03 \x01(\x0c\"H\n#ActionClosePreparedStatementRequest\x12!\n\x19prepared_statement_handle\x18\x01 \x01(\x0c\"V\n\x15\x43ommandStatementQuery\x12\r\n\x05query\x18\x01 \x01(\t\x12\x1b\n\x0etransaction_id\x18\x02 \x01(\x0cH\x00\x88\x01\x01\x42\x11\n\x0f_transaction_id\"0\n\x14TicketStatementQuery\x12\x18\n\x10statement_handle\x18\x01 \x01(\x0c\"B\n\x1d\x43ommandPreparedStatementQuery\x12!\n\x19prepared_statement_handle\x18\x01 \x01(\x0c\"W\n\x16\x43ommandStatementUpdate\x12\r\n\x05query\x18\x01 \x01(\t\x12\x1b\n\x0etransaction_id\x18\x02 \x01(\x0cH\x00\x88\x01\x01\x42\x11\n\x0f_transaction_id\"C\n\x1e\x43ommandPreparedStatementUpdate\x12!\n\x19prepared_statement_handle\x18\x01 \x01(\x0c\")\n\x11\x44oPutUpdateResult\x12\x14\n\x0crecord_count\x18\x01 \x01(\x03\"d\n\x1c\x44oPutPreparedStatementResult\x12&\n\x19prepared_statement_handle\x18\x01 \x01(\x0cH\x00\x88\x01\x01\x42\x1c\n\x1a_prepared_statement_handle\"(\n\x18\x41\x63tionCancelQueryRequest\x12\x0c\n\x04info\x18\x01 \x01(\x0c\"\xf8\x01\n\x17\x41\x63tionCancelQueryResult\x12O\n\x06result\x18\x01 \x01(\x0e\x32?.arrow.flight.protocol.sql.ActionCancelQueryResult.CancelResult\"\x8b\x01\n\x0c\x43\x61ncelResult\x12\x1d\n\x19\x43\x41NCEL_RESULT_UNSPECIFIED\x10\x00\x12\x1b\n\x17\x43\x41NCEL_RESULT_CANCELLED\x10\x01\x12\x1c\n\x18\x43\x41NCEL_RESULT_CANCELLING\x10\x02\x12!\n\x1d\x43\x41NCEL_RESULT_NOT_CANCELLABLE\x10\x03\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n)scheduler/protocol/proto/flight_sql.proto\x12\x19\x61rrow.flight.protocol.sql\"!\n\x11\x43ommandGetSqlInfo\x12\x0c\n\x04info\x18\x01 \x03(\r\">\n\x16\x43ommandGetXdbcTypeInfo\x12\x16\n\tdata_type\x18\x01 \x01(\x05H\x00\x88\x01\x01\x42\x0c\n\n_data_type\"\x14\n\x12\x43ommandGetCatalogs\"{\n\x13\x43ommandGetDbSchemas\x12\x14\n\x07\x63\x61talog\x18\x01 \x01(\tH\x00\x88\x01\x01\x12%\n\x18\x64\x62_schema_filter_pattern\x18\x02 \x01(\tH\x01\x88\x01\x01\x42\n\n\x08_catalogB\x1b\n\x19_db_schema_filter_pattern\"\xeb\x01\n\x10\x43ommandGetTables\x12\x14\n\x07\x63\x61talog\x18\x01 \x01(\tH\x00\x88\x01\x01\x12%\n\x18\x64\x62_schema_filter_pattern\x18\x02 \x01(\tH\x01\x88\x01\x01\x12&\n\x19table_name_filter_pattern\x18\x03 \x01(\tH\x02\x88\x01\x01\x12\x13\n\x0btable_types\x18\x04 \x03(\t\x12\x16\n\x0einclude_schema\x18\x05 \x01(\x08\x42\n\n\x08_catalogB\x1b\n\x19_db_schema_filter_patternB\x1c\n\x1a_table_name_filter_pattern\"\x16\n\x14\x43ommandGetTableTypes\"n\n\x15\x43ommandGetPrimaryKeys\x12\x14\n\x07\x63\x61talog\x18\x01 \x01(\tH\x00\x88\x01\x01\x12\x16\n\tdb_schema\x18\x02 \x01(\tH\x01\x88\x01\x01\x12\r\n\x05table\x18\x03 \x01(\tB\n\n\x08_catalogB\x0c\n\n_db_schema\"o\n\x16\x43ommandGetExportedKeys\x12\x14\n\x07\x63\x61talog\x18\x01 \x01(\tH\x00\x88\x01\x01\x12\x16\n\tdb_schema\x18\x02 \x01(\tH\x01\x88\x01\x01\x12\r\n\x05table\x18\x03 \x01(\tB\n\n\x08_catalogB\x0c\n\n_db_schema\"o\n\x16\x43ommandGetImportedKeys\x12\x14\n\x07\x63\x61talog\x18\x01 \x01(\tH\x00\x88\x01\x01\x12\x16\n\tdb_schema\x18\x02 \x01(\tH\x01\x88\x01\x01\x12\r\n\x05table\x18\x03 \x01(\tB\n\n\x08_catalogB\x0c\n\n_db_schema\"\xe6\x01\n\x18\x43ommandGetCrossReference\x12\x17\n\npk_catalog\x18\x01 \x01(\tH\x00\x88\x01\x01\x12\x19\n\x0cpk_db_schema\x18\x02 \x01(\tH\x01\x88\x01\x01\x12\x10\n\x08pk_table\x18\x03 \x01(\t\x12\x17\n\nfk_catalog\x18\x04 \x01(\tH\x02\x88\x01\x01\x12\x19\n\x0c\x66k_db_schema\x18\x05 \x01(\tH\x03\x88\x01\x01\x12\x10\n\x08\x66k_table\x18\x06 \x01(\tB\r\n\x0b_pk_catalogB\x0f\n\r_pk_db_schemaB\r\n\x0b_fk_catalogB\x0f\n\r_fk_db_schema\"e\n$ActionCreatePreparedStatementRequest\x12\r\n\x05query\x18\x01 \x01(\t\x12\x1b\n\x0etransaction_id\x18\x02 \x01(\x0cH\x00\x88\x01\x01\x42\x11\n\x0f_transaction_id\".\n\rSubstraitPlan\x12\x0c\n\x04plan\x18\x01 \x01(\x0c\x12\x0f\n\x07version\x18\x02 \x01(\t\"\x92\x01\n(ActionCreatePreparedSubstraitPlanRequest\x12\x36\n\x04plan\x18\x01 \x01(\x0b\x32(.arrow.flight.protocol.sql.SubstraitPlan\x12\x1b\n\x0etransaction_id\x18\x02 \x01(\x0cH\x00\x88\x01\x01\x42\x11\n\x0f_transaction_id\"z\n#ActionCreatePreparedStatementResult\x12!\n\x19prepared_statement_handle\x18\x01 \x01(\x0c\x12\x16\n\x0e\x64\x61taset_schema\x18\x02 \x01(\x0c\x12\x18\n\x10parameter_schema\x18\x03 \x01(\x0c\"H\n#ActionClosePreparedStatementRequest\x12!\n\x19prepared_statement_handle\x18\x01 \x01(\x0c\"V\n\x15\x43ommandStatementQuery\x12\r\n\x05query\x18\x01 \x01(\t\x12\x1b\n\x0etransaction_id\x18\x02 \x01(\x0cH\x00\x88\x01\x01\x42\x11\n\x0f_transaction_id\"\x87\x01\n\x1d\x43ommandStatementSubstraitPlan\x12\x36\n\x04plan\x18\x01 \x01(\x0b\x32(.arrow.flight.protocol.sql.SubstraitPlan\x12\x1b\n\x0etransaction_id\x18\x02 \x01(\x0cH\x00\x88\x01\x01\x42\x11\n\x0f_transaction_id\"0\n\x14TicketStatementQuery\x12\x18\n\x10statement_handle\x18\x01 \x01(\x0c\"B\n\x1d\x43ommandPreparedStatementQuery\x12!\n\x19prepared_statement_handle\x18\x01 \x01(\x0c\"W\n\x16\x43ommandStatementUpdate\x12\r\n\x05query\x18\x01 \x01(\t\x12\x1b\n\x0etransaction_id\x18\x02 \x01(\x0cH\x00\x88\x01\x01\x42\x11\n\x0f_transaction_id\"C\n\x1e\x43ommandPreparedStatementUpdate\x12!\n\x19prepared_statement_handle\x18\x01 \x01(\x0c\")\n\x11\x44oPutUpdateResult\x12\x14\n\x0crecord_count\x18\x01 \x01(\x03\"d\n\x1c\x44oPutPreparedStatementResult\x12&\n\x19prepared_statement_handle\x18\x01 \x01(\x0cH\x00\x88\x01\x01\x42\x1c\n\x1a_prepared_statement_handle\"(\n\x18\x41\x63tionCancelQueryRequest\x12\x0c\n\x04info\x18\x01 \x01(\x0c\"\xf8\x01\n\x17\x41\x63tionCancelQueryResult\x12O\n\x06result\x18\x01 \x01(\x0e\x32?.arrow.flight.protocol.sql.ActionCancelQueryResult.CancelResult\"\x8b\x01\n\x0c\x43\x61ncelResult\x12\x1d\n\x19\x43\x41NCEL_RESULT_UNSPECIFIED\x10\x00\x12\x1b\n\x17\x43\x41NCEL_RESULT_CANCELLED\x10\x01\x12\x1c\n\x18\x43\x41NCEL_RESULT_CANCELLING\x10\x02\x12!\n\x1d\x43\x41NCEL_RESULT_NOT_CANCELLABLE\x10\x03\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -53,28 +53,34 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_COMMANDGETCROSSREFERENCE']._serialized_end=1149
   _globals['_ACTIONCREATEPREPAREDSTATEMENTREQUEST']._serialized_start=1151
   _globals['_ACTIONCREATEPREPAREDSTATEMENTREQUEST']._serialized_end=1252
-  _globals['_ACTIONCREATEPREPAREDSTATEMENTRESULT']._serialized_start=1254
-  _globals['_ACTIONCREATEPREPAREDSTATEMENTRESULT']._serialized_end=1376
-  _globals['_ACTIONCLOSEPREPAREDSTATEMENTREQUEST']._serialized_start=1378
-  _globals['_ACTIONCLOSEPREPAREDSTATEMENTREQUEST']._serialized_end=1450
-  _globals['_COMMANDSTATEMENTQUERY']._serialized_start=1452
-  _globals['_COMMANDSTATEMENTQUERY']._serialized_end=1538
-  _globals['_TICKETSTATEMENTQUERY']._serialized_start=1540
-  _globals['_TICKETSTATEMENTQUERY']._serialized_end=1588
-  _globals['_COMMANDPREPAREDSTATEMENTQUERY']._serialized_start=1590
-  _globals['_COMMANDPREPAREDSTATEMENTQUERY']._serialized_end=1656
-  _globals['_COMMANDSTATEMENTUPDATE']._serialized_start=1658
-  _globals['_COMMANDSTATEMENTUPDATE']._serialized_end=1745
-  _globals['_COMMANDPREPAREDSTATEMENTUPDATE']._serialized_start=1747
-  _globals['_COMMANDPREPAREDSTATEMENTUPDATE']._serialized_end=1814
-  _globals['_DOPUTUPDATERESULT']._serialized_start=1816
-  _globals['_DOPUTUPDATERESULT']._serialized_end=1857
-  _globals['_DOPUTPREPAREDSTATEMENTRESULT']._serialized_start=1859
-  _globals['_DOPUTPREPAREDSTATEMENTRESULT']._serialized_end=1959
-  _globals['_ACTIONCANCELQUERYREQUEST']._serialized_start=1961
-  _globals['_ACTIONCANCELQUERYREQUEST']._serialized_end=2001
-  _globals['_ACTIONCANCELQUERYRESULT']._serialized_start=2004
-  _globals['_ACTIONCANCELQUERYRESULT']._serialized_end=2252
-  _globals['_ACTIONCANCELQUERYRESULT_CANCELRESULT']._serialized_start=2113
-  _globals['_ACTIONCANCELQUERYRESULT_CANCELRESULT']._serialized_end=2252
+  _globals['_SUBSTRAITPLAN']._serialized_start=1254
+  _globals['_SUBSTRAITPLAN']._serialized_end=1300
+  _globals['_ACTIONCREATEPREPAREDSUBSTRAITPLANREQUEST']._serialized_start=1303
+  _globals['_ACTIONCREATEPREPAREDSUBSTRAITPLANREQUEST']._serialized_end=1449
+  _globals['_ACTIONCREATEPREPAREDSTATEMENTRESULT']._serialized_start=1451
+  _globals['_ACTIONCREATEPREPAREDSTATEMENTRESULT']._serialized_end=1573
+  _globals['_ACTIONCLOSEPREPAREDSTATEMENTREQUEST']._serialized_start=1575
+  _globals['_ACTIONCLOSEPREPAREDSTATEMENTREQUEST']._serialized_end=1647
+  _globals['_COMMANDSTATEMENTQUERY']._serialized_start=1649
+  _globals['_COMMANDSTATEMENTQUERY']._serialized_end=1735
+  _globals['_COMMANDSTATEMENTSUBSTRAITPLAN']._serialized_start=1738
+  _globals['_COMMANDSTATEMENTSUBSTRAITPLAN']._serialized_end=1873
+  _globals['_TICKETSTATEMENTQUERY']._serialized_start=1875
+  _globals['_TICKETSTATEMENTQUERY']._serialized_end=1923
+  _globals['_COMMANDPREPAREDSTATEMENTQUERY']._serialized_start=1925
+  _globals['_COMMANDPREPAREDSTATEMENTQUERY']._serialized_end=1991
+  _globals['_COMMANDSTATEMENTUPDATE']._serialized_start=1993
+  _globals['_COMMANDSTATEMENTUPDATE']._serialized_end=2080
+  _globals['_COMMANDPREPAREDSTATEMENTUPDATE']._serialized_start=2082
+  _globals['_COMMANDPREPAREDSTATEMENTUPDATE']._serialized_end=2149
+  _globals['_DOPUTUPDATERESULT']._serialized_start=2151
+  _globals['_DOPUTUPDATERESULT']._serialized_end=2192
+  _globals['_DOPUTPREPAREDSTATEMENTRESULT']._serialized_start=2194
+  _globals['_DOPUTPREPAREDSTATEMENTRESULT']._serialized_end=2294
+  _globals['_ACTIONCANCELQUERYREQUEST']._serialized_start=2296
+  _globals['_ACTIONCANCELQUERYREQUEST']._serialized_end=2336
+  _globals['_ACTIONCANCELQUERYRESULT']._serialized_start=2339
+  _globals['_ACTIONCANCELQUERYRESULT']._serialized_end=2587
+  _globals['_ACTIONCANCELQUERYRESULT_CANCELRESULT']._serialized_start=2448
+  _globals['_ACTIONCANCELQUERYRESULT_CANCELRESULT']._serialized_end=2587
 # @@protoc_insertion_point(module_scope)
