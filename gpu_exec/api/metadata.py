@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from gpu_exec.api.dataframe import DataFrame
     from gpu_exec.api.session import Session
 
-__all__ = ["metadata_query"]
+__all__ = ["metadata_query", "metadata_schema", "reads_only_metadata"]
 
 _SCHEMA = "information_schema"
 
@@ -35,14 +35,24 @@ def _scanned(plan: Any, out: list[tuple[Any, ...]]) -> None:
         _scanned(child, out)
 
 
+def reads_only_metadata(df: datafusion.DataFrame) -> bool:
+    """Does ``df`` read tables, all of them in ``information_schema``?"""
+    scans: list[tuple[Any, ...]] = []
+    _scanned(df.logical_plan(), scans)
+    return bool(scans) and all(scan[1] == _SCHEMA for scan in scans)
+
+
+def metadata_schema(df: datafusion.DataFrame) -> pa.Schema:
+    """The schema ``metadata_query`` answers ``df`` with, without running it."""
+    return normalize_schema(df.schema())
+
+
 def metadata_query(session: Session, df: datafusion.DataFrame) -> DataFrame | None:
     """The answer to ``df`` when every table it reads is in ``information_schema``; None when it
     reads none or also reads data tables (those are gpu-exec's to run, or to refuse)."""
     from gpu_exec.api.ddl import statement_result
 
-    scans: list[tuple[Any, ...]] = []
-    _scanned(df.logical_plan(), scans)
-    if not scans or any(scan[1] != _SCHEMA for scan in scans):
+    if not reads_only_metadata(df):
         return None
     table = df.to_arrow_table()
     return statement_result(session, table.cast(normalize_schema(table.schema)))

@@ -21,7 +21,7 @@ import pyarrow as pa
 from gpu_exec.api.dataframe import DataFrame, clean_datafusion_message
 from gpu_exec.api.ddl import TableInfo, execute_statement, show_tables, statement_result, table_infos
 from gpu_exec.api.explain import explained_query
-from gpu_exec.api.metadata import metadata_query
+from gpu_exec.api.metadata import metadata_query, metadata_schema, reads_only_metadata
 from planner import sql_text
 from planner import statements as st
 from planner.catalog import normalize_schema
@@ -166,10 +166,14 @@ def prepare(session: Session, query: str) -> PreparedStatement:
                 else:
                     raise session.state.planning_error(message) from None
             else:
-                answered = explained_query(session, df) or metadata_query(session, df)
-                statement = translate_statement(df.logical_plan(), ctx, text) if answered is None else None
-                if answered is not None:
-                    dataset = answered.schema
+                # Planned (EXPLAIN's query is), not run: a metadata query runs when bound.
+                explained = explained_query(session, df)
+                metadata = explained is None and reads_only_metadata(df)
+                statement = None if explained is not None or metadata else translate_statement(df.logical_plan(), ctx, text)
+                if explained is not None:
+                    dataset = explained.schema
+                elif metadata:
+                    dataset = metadata_schema(df)
                 elif statement is not None:
                     dataset = _result_schema(statement)
                 elif not names:  # planned in full, as Session.sql would: its errors surface now

@@ -546,7 +546,8 @@ class DynamicFilters:
                     for c in per_join.values()]
 
 
-def _and(parts: list[Expr]) -> Expr:
+def conjunction(parts: list[Expr]) -> Expr:
+    """``parts[0] AND parts[1] AND ...`` (at least one part)."""
     out = parts[0]
     for p in parts[1:]:
         out = BinaryOp(BinaryOperator.AND, out, p, pa.bool_())
@@ -576,7 +577,7 @@ def _predicate(c: _Contribution, schema: pa.Schema) -> Expr:
         if keep_nulls:
             test = BinaryOp(BinaryOperator.OR, test, UnaryOp(UnaryOperator.IS_NULL, column, pa.bool_()), pa.bool_())
         parts.append(test)
-    return _and(parts) if parts else Literal(True, pa.bool_())
+    return conjunction(parts) if parts else Literal(True, pa.bool_())
 
 
 def _dynamic_type(t: pa.DataType) -> bool:

@@ -41,3 +41,9 @@ def test_show_a_setting_and_count_routines(session: Any) -> None:
 def test_information_schema_with_data_tables_is_refused_naming_it(session: Any) -> None:
     with pytest.raises(UnsupportedSQLError, match="information_schema.tables.*queried on its own"):
         session.sql("select n_name from nation join information_schema.tables on n_name = table_name")
+
+
+def test_a_prepared_metadata_query_has_the_schema_it_answers_with(session: Any) -> None:
+    sql = "select table_name, table_type from information_schema.tables where table_schema = 'public'"
+    prepared = session.prepare(sql)
+    assert prepared.dataset_schema == session.sql(sql).to_arrow().schema

@@ -22,7 +22,7 @@ from gpu_exec.engine import pruning
 from gpu_exec.engine.pruning import RowGroupStats, column_positions, may_match, must_match
 from planner.catalog import ParquetFragment, parquet_fragments
 from planner.errors import CatalogError
-from planner.expr import BinaryOp, BinaryOperator, Expr, Literal
+from planner.expr import Expr, Literal
 
 if TYPE_CHECKING:
     from gpu_exec.engine.context import ExecutionContext
@@ -156,11 +156,7 @@ def _row_filter(table: Table, predicates: list[Expr], ctx: ExecutionContext) -> 
     row to find a join partner; they are applied at the scan so that nothing else handles them)."""
     from gpu_exec.engine.expressions import evaluate_column
 
-    k = ctx.kernels
-    predicate = predicates[0]
-    for p in predicates[1:]:
-        predicate = BinaryOp(BinaryOperator.AND, predicate, p, pa.bool_())
-    return k.filter(table, evaluate_column(predicate, table, ctx))
+    return ctx.kernels.filter(table, evaluate_column(pruning.conjunction(predicates), table, ctx))
 
 
 def _parquet_partition(node: TableScan, group: list[ParquetFragment], ctx: ExecutionContext,
