@@ -164,12 +164,14 @@ def run_scheduler(host: str | None, port: int, service: ServiceOptions | None = 
         signal.signal(signum, lambda *_: stop.set())
     try:
         if service.flight_port:
-            # Read from this thread: the length of a dict the scheduler's loop updates.
-            servers = _start_query_service(address, host or "0.0.0.0", service,
-                                           executors=lambda: len(scheduler.workers))
             from scheduler.service.metrics import watch_executors
 
-            watch_executors(lambda: len(scheduler.workers))
+            # Read from other threads: the length of a dict the scheduler's loop updates.
+            def executors() -> int:
+                return len(scheduler.workers)
+
+            servers = _start_query_service(address, host or "0.0.0.0", service, executors=executors)
+            watch_executors(executors)
         stop.wait()
     finally:
         for server in reversed(servers):
